@@ -1,0 +1,31 @@
+# Shared by bin/demo and bin/test: find Python >= 3.12, make .venv, install the project into it.
+# Sourced, not run. Reinstalls only when pyproject.toml changed.
+
+find_python() {
+  for candidate in python3.13 python3.12 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "Harry's Club Presale needs Python 3.12 or newer (found: $(python3 --version 2>&1))." >&2
+  echo "Install it (e.g. 'pyenv install 3.12' or your package manager) and run this again." >&2
+  return 1
+}
+
+ensure_venv() {  # $1: the pip extra to install ("" or "dev")
+  local extra="${1:-}"
+  if [ ! -x .venv/bin/python ]; then
+    local python; python=$(find_python)
+    "$python" -m venv .venv
+  fi
+  local spec="."; [ -n "$extra" ] && spec=".[${extra}]"
+  local stamp=".venv/.installed-${extra:-base}"
+  local digest; digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e "$spec"
+    echo "$digest" > "$stamp"
+  fi
+  export PATH="$PWD/.venv/bin:$PATH"
+}

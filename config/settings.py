@@ -1,0 +1,233 @@
+"""Settings for Harry's Club Presale. Everything comes from the environment; with nothing set,
+the project runs on its embedded defaults (SQLite, localstripe, an in-app email outbox)."""
+
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# "development" (the default: laptop, demo, tests) or "production".
+DJANGO_ENV = env_str("DJANGO_ENV", "development")
+if DJANGO_ENV not in {"development", "production"}:
+    raise ValueError("DJANGO_ENV must be 'development' or 'production'.")
+PRODUCTION = DJANGO_ENV == "production"
+
+DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Production refuses to start without a real key; development gets a fixed, clearly fake one.
+SECRET_KEY = env_str(
+    "DJANGO_SECRET_KEY", None if PRODUCTION else "dev-only-insecure-key-" + "x" * 40
+)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Absolute base URL used in emails (invite links, ticket links).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "anymail",
+    "members",
+    "events",
+    "preorders",
+    "payments",
+    "notifications",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "events.context_processors.presale_cycle",
+            ],
+        },
+    },
+    {
+        # Plain-text emails: the same templates folder, without HTML escaping.
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"autoescape": False},
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'presale.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers proceed while one writer commits; IMMEDIATE takes the write lock at the
+    # start of a transaction so concurrent writers queue instead of failing mid-transaction.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "members.Member"
+LOGIN_URL = "members:login"
+LOGIN_REDIRECT_URL = "preorders:dashboard"
+LOGOUT_REDIRECT_URL = "members:login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# Uploads (CSV of emails or ticket codes) are small; refuse anything bigger early.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    if env_bool("DJANGO_BEHIND_PROXY", True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Stripe -------------------------------------------------------------------------------
+# No key set means the embedded default: localstripe on 127.0.0.1 (see devtools/localstripe_server).
+LOCALSTRIPE_URL = env_str("LOCALSTRIPE_URL", "http://127.0.0.1:8420").rstrip("/")
+_stripe_key = env_str("STRIPE_SECRET_KEY", None if PRODUCTION else "")
+STRIPE_USES_LOCALSTRIPE = not _stripe_key
+STRIPE_SECRET_KEY = _stripe_key or "sk_test_localstripe"
+STRIPE_PUBLISHABLE_KEY = env_str(
+    "STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe" if STRIPE_USES_LOCALSTRIPE else None
+)
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", LOCALSTRIPE_URL if STRIPE_USES_LOCALSTRIPE else "")
+STRIPE_JS_URL = env_str(
+    "STRIPE_JS_URL",
+    f"{LOCALSTRIPE_URL}/js.stripe.com/v3/"
+    if STRIPE_USES_LOCALSTRIPE
+    else "https://js.stripe.com/v3/",
+)
+STRIPE_WEBHOOK_SECRET = env_str(
+    "STRIPE_WEBHOOK_SECRET", "whsec_localstripe_dev" if STRIPE_USES_LOCALSTRIPE else None
+)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 30)
+
+# --- Email --------------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Harry's Club <tickets@harrys.club>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+_resend_key = env_str("RESEND_API_KEY", "")
+_mailersend_token = env_str("MAILERSEND_API_TOKEN", "")
+_smtp_url = env_str("SMTP_URL", "")
+if _resend_key:
+    EMAIL_PROVIDER = "resend"
+    MAILERS = {
+        "default": {
+            "BACKEND": "anymail.backends.resend.EmailBackend",
+            "OPTIONS": {"api_key": _resend_key},
+        }
+    }
+elif _mailersend_token:
+    EMAIL_PROVIDER = "mailersend"
+    MAILERS = {
+        "default": {
+            "BACKEND": "anymail.backends.mailersend.EmailBackend",
+            "OPTIONS": {"api_token": _mailersend_token},
+        }
+    }
+elif _smtp_url:
+    from notifications.smtp_url import smtp_options
+
+    EMAIL_PROVIDER = "smtp"
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": smtp_options(_smtp_url),
+        }
+    }
+else:
+    EMAIL_PROVIDER = "outbox"
+    MAILERS = {"default": {"BACKEND": "notifications.outbox_backend.OutboxEmailBackend"}}
+ANYMAIL = {
+    # Where tests point the providers at a local fake server.
+    **({"RESEND_API_URL": env_str("RESEND_API_URL")} if env_str("RESEND_API_URL", "") else {}),
+    **(
+        {"MAILERSEND_API_URL": env_str("MAILERSEND_API_URL")}
+        if env_str("MAILERSEND_API_URL", "")
+        else {}
+    ),
+    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", ""),
+}
+
+# --- The presale ----------------------------------------------------------------------------
+PRESALE_TIME_ZONE = "Europe/London"
+# The weekly schedule, in London wall-clock time. The window closes at the end of the second
+# given (SUN 23:59:59 means it is open for all of that second and closed at Monday 00:00).
+PRESALE_WINDOW_OPENS = env_str("PRESALE_WINDOW_OPENS", "MON 00:00")
+PRESALE_WINDOW_CLOSES = env_str("PRESALE_WINDOW_CLOSES", "SUN 23:59:59")
+PRESALE_CHARGE_AT = env_str("PRESALE_CHARGE_AT", "TUE 19:00")
+# Club-wide member discount, used by events that do not set their own.
+PRESALE_DEFAULT_DISCOUNT_PERCENT = env_int("PRESALE_DEFAULT_DISCOUNT_PERCENT", 10)
+INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

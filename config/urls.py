@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("django-admin/", admin.site.urls),
+    path("", include("members.urls")),
+    path("", include("notifications.urls")),
+    path("", include("payments.urls")),
+    path("", include("preorders.urls")),
+]

@@ -1,0 +1,115 @@
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from events.pricing import MINIMUM_CHARGE_PENCE, Discount, member_price_pence
+
+
+class PresaleCycle(models.Model):
+    """One week of the presale: its pre-order window, its review period and its charge run.
+    The instants are computed from the weekly schedule when the cycle is created and stored, so a
+    later change of schedule never moves a cycle that members have already been told about."""
+
+    week_start = models.DateField(unique=True, help_text="The Monday of the week the window opens.")
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField(help_text="First instant the pre-order window is closed.")
+    charge_at = models.DateTimeField(help_text="When the charge run is due.")
+    closed_early_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when staff close the window before its time."
+    )
+
+    class Meta:
+        ordering = ["-week_start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(opens_at__lt=models.F("closes_at")),
+                name="cycle_opens_before_it_closes",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(closes_at__lte=models.F("charge_at")),
+                name="cycle_charges_after_it_closes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Presale week of {self.week_start:%d %b %Y}"
+
+    @property
+    def window_ends_at(self):
+        """When the window actually stops taking pre-orders."""
+        if self.closed_early_at and self.closed_early_at < self.closes_at:
+            return self.closed_early_at
+        return self.closes_at
+
+    @property
+    def last_open_moment(self):
+        """The last whole second of the window, as members are told it ("11:59PM Sunday")."""
+        return self.window_ends_at - dt.timedelta(seconds=1)
+
+    def is_open_at(self, moment) -> bool:
+        return self.opens_at <= moment < self.window_ends_at
+
+    @property
+    def is_open(self) -> bool:
+        return self.is_open_at(timezone.now())
+
+
+class Event(models.Model):
+    cycle = models.ForeignKey(PresaleCycle, on_delete=models.PROTECT, related_name="events")
+    title = models.CharField(max_length=200)
+    starts_at = models.DateTimeField()
+    venue = models.CharField(max_length=200)
+    description = models.TextField(max_length=2000, blank=True)
+    public_price_pence = models.PositiveIntegerField()
+    # Neither set: the club-wide default percentage applies.
+    discount_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    discount_fixed_pence = models.PositiveIntegerField(null=True, blank=True)
+    ticket_supply = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(public_price_pence__gt=0), name="event_price_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__isnull=True)
+                | models.Q(discount_fixed_pence__isnull=True),
+                name="event_one_kind_of_discount",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__isnull=True)
+                | models.Q(discount_percent__lte=100),
+                name="event_discount_percent_at_most_100",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(discount_fixed_pence__isnull=True)
+                | models.Q(discount_fixed_pence__lt=models.F("public_price_pence")),
+                name="event_fixed_discount_below_price",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def discount(self) -> Discount:
+        if self.discount_percent is None and self.discount_fixed_pence is None:
+            return Discount(percent=settings.PRESALE_DEFAULT_DISCOUNT_PERCENT)
+        return Discount(percent=self.discount_percent, fixed_pence=self.discount_fixed_pence)
+
+    @property
+    def member_price_pence(self) -> int:
+        return member_price_pence(self.public_price_pence, self.discount)
+
+    def clean(self) -> None:
+        if self.discount_percent is not None and self.discount_fixed_pence is not None:
+            raise ValidationError("Give either a percentage or a fixed discount, not both.")
+        if self.public_price_pence and self.member_price_pence < MINIMUM_CHARGE_PENCE:
+            raise ValidationError(
+                f"The member price must be at least {MINIMUM_CHARGE_PENCE}p, Stripe's minimum."
+            )

@@ -1,0 +1,44 @@
+"""Reads about events and cycles."""
+
+import datetime as dt
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from events.models import Event, PresaleCycle
+from events.schedule import WeeklySchedule
+
+
+def cycle_for_week(week_start: dt.date) -> PresaleCycle:
+    """The stored cycle for a week, created from the schedule the first time it is needed."""
+    times = WeeklySchedule.from_settings().cycle(week_start)
+    cycle, _ = PresaleCycle.objects.get_or_create(
+        week_start=times.week_start,
+        defaults={
+            "opens_at": times.opens_at,
+            "closes_at": times.closes_at,
+            "charge_at": times.charge_at,
+        },
+    )
+    return cycle
+
+
+def current_cycle(now: dt.datetime | None = None) -> PresaleCycle:
+    """The cycle whose window is open now, or else the next one to open."""
+    now = now or timezone.now()
+    times = WeeklySchedule.from_settings().current_or_next(now)
+    cycle = cycle_for_week(times.week_start)
+    if cycle.window_ends_at <= now:
+        # Staff closed this window early: members now look ahead to the next one.
+        cycle = cycle_for_week(times.week_start + dt.timedelta(weeks=1))
+    return cycle
+
+
+def open_cycle(now: dt.datetime | None = None) -> PresaleCycle | None:
+    now = now or timezone.now()
+    cycle = current_cycle(now)
+    return cycle if cycle.is_open_at(now) else None
+
+
+def events_of_cycle(cycle: PresaleCycle) -> QuerySet[Event]:
+    return cycle.events.order_by("starts_at", "id")

@@ -1,0 +1,35 @@
+"""Template filters for money and London times."""
+
+import datetime as dt
+
+from django import template
+
+from events import london
+from events.pricing import format_pence
+
+register = template.Library()
+
+
+@register.filter
+def pence(value: int | None) -> str:
+    return "" if value is None else format_pence(int(value))
+
+
+@register.filter
+def london_when(moment: dt.datetime | None) -> str:
+    return london.when(moment) if moment else ""
+
+
+@register.filter
+def london_day(moment: dt.datetime | None) -> str:
+    return london.day(moment) if moment else ""
+
+
+@register.filter
+def london_clock(moment: dt.datetime | None) -> str:
+    return london.clock(moment) if moment else ""
+
+
+@register.filter
+def london_datetime(moment: dt.datetime | None) -> str:
+    return london.short_datetime(moment) if moment else ""

@@ -1,0 +1,71 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+
+from members import services
+from members.forms import AcceptInvitationForm, InviteForm
+from members.models import Invitation
+from members.permissions import staff_required
+
+
+@never_cache
+@sensitive_post_parameters("password", "password_again")
+def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    if request.user.is_authenticated:
+        messages.info(request, "You are already signed in.")
+        return redirect("preorders:dashboard")
+    try:
+        invitation = services.usable_invitation(token)
+    except services.InvitationError as error:
+        status = 404 if error.reason == "invalid" else 410
+        return render(request, "members/invitation_invalid.html", {"error": error}, status=status)
+    form = AcceptInvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member = services.accept_invitation(
+                token,
+                full_name=form.cleaned_data["full_name"],
+                password=form.cleaned_data["password"],
+            )
+        except services.InvitationError as error:
+            return render(request, "members/invitation_invalid.html", {"error": error}, status=410)
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, problems in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+            else:
+                form.add_error("password", error.messages)
+        else:
+            login(request, member, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to Harry's Club, {member.get_short_name()}!")
+            return redirect("preorders:dashboard")
+    return render(
+        request, "members/accept_invitation.html", {"form": form, "invitation": invitation}
+    )
+
+
+@staff_required
+def invitations(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        emails = services.parse_pasted_emails(form.cleaned_data.get("emails", ""))
+        emails += services.parse_csv_emails(form.cleaned_data.get("csv_file", ""))
+        try:
+            report = services.invite_members(emails, invited_by=request.user)
+        except services.InvitationError as error:
+            form.add_error(None, error.message)
+        else:
+            if report.invited:
+                messages.success(request, f"Invited {len(report.invited)} people.")
+            form = InviteForm()
+    recent = Invitation.objects.select_related("invited_by", "accepted_by")[:50]
+    return render(
+        request,
+        "members/invitations.html",
+        {"form": form, "report": report, "invitations": recent},
+    )

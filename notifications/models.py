@@ -1,0 +1,72 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class OutboundEmail(models.Model):
+    """Every email the product sends is a row first, then a delivery attempt: an email-provider
+    outage leaves a row that can be retried, never a lost message."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    to_email = models.EmailField(max_length=254)
+    template = models.CharField(max_length=60)
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    preorder = models.ForeignKey(
+        "preorders.PreOrder",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="emails",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "sent", "failed"]),
+                name="outbound_email_status_known",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False),
+                name="outbound_email_sent_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="outbound_email_status")]
+
+    def __str__(self) -> str:
+        return f"{self.template} to {self.to_email} ({self.status})"
+
+
+class OutboxMessage(models.Model):
+    """A message caught by the local outbox backend (the embedded default: no provider), kept so
+    staff can read it in the browser."""
+
+    message_id = models.CharField(max_length=255)
+    from_email = models.CharField(max_length=255)
+    to = models.TextField()
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    attachment_names = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} to {self.to}"

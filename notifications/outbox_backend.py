@@ -1,0 +1,33 @@
+"""An email backend that delivers into the database, for laptops and demos with no provider."""
+
+from collections.abc import Sequence
+
+from django.core.mail import EmailMessage
+from django.core.mail.backends.base import BaseEmailBackend
+
+
+class OutboxEmailBackend(BaseEmailBackend):
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        from notifications.models import OutboxMessage
+
+        count = 0
+        for message in email_messages:
+            html = ""
+            for content, mimetype in getattr(message, "alternatives", []):
+                if mimetype == "text/html":
+                    html = content
+            mime = message.message()
+            OutboxMessage.objects.create(
+                message_id=mime["Message-ID"] or "",
+                from_email=message.from_email,
+                to=", ".join(message.recipients()),
+                subject=message.subject,
+                body_text=message.body,
+                body_html=html,
+                attachment_names=", ".join(
+                    getattr(attachment, "filename", None) or str(attachment[0])
+                    for attachment in message.attachments
+                ),
+            )
+            count += 1
+        return count

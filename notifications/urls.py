@@ -1,0 +1,9 @@
+from django.urls import path
+
+from notifications import views
+
+app_name = "notifications"
+urlpatterns = [
+    path("staff/outbox/", views.outbox, name="outbox"),
+    path("staff/outbox/<int:message_id>/", views.outbox_message, name="outbox_message"),
+]

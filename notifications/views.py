@@ -1,0 +1,18 @@
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from members.permissions import staff_required
+from notifications.models import OutboxMessage
+
+
+@staff_required
+def outbox(request: HttpRequest) -> HttpResponse:
+    page = Paginator(OutboxMessage.objects.all(), 50).get_page(request.GET.get("page"))
+    return render(request, "notifications/outbox.html", {"page": page})
+
+
+@staff_required
+def outbox_message(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = get_object_or_404(OutboxMessage, pk=message_id)
+    return render(request, "notifications/outbox_message.html", {"message": message})

@@ -1,0 +1,174 @@
+"""The one module that talks to Stripe. Everything else calls these functions and gets plain
+dataclasses back, never Stripe objects, and sees Stripe failures as GatewayError."""
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import stripe
+from django.conf import settings
+
+_ID_PATTERN = {
+    "setup_intent": re.compile(r"^seti_[A-Za-z0-9]{1,250}$"),
+    "payment_method": re.compile(r"^pm_[A-Za-z0-9_]{1,250}$"),
+}
+
+
+class GatewayError(Exception):
+    """Stripe could not be reached or refused the request. `user_message` is safe to show."""
+
+    def __init__(self, user_message: str, *, code: str | None = None) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.code = code
+
+
+class CardDeclined(GatewayError):
+    pass
+
+
+@dataclass(frozen=True)
+class SetupIntentHandle:
+    id: str
+    client_secret: str
+    status: str
+
+
+@dataclass(frozen=True)
+class SetupIntentState:
+    id: str
+    client_secret: str
+    status: str
+    customer_id: str | None
+    payment_method_id: str | None
+    usage: str
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    payment_method_id: str
+    customer_id: str | None
+    brand: str
+    last4: str
+
+
+@cache
+def _client_for(api_key: str, api_base: str, retries: int, timeout: int) -> stripe.StripeClient:
+    base = {"api": api_base} if api_base else {}
+    return stripe.StripeClient(
+        api_key,
+        base_addresses=base,
+        max_network_retries=retries,
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
+
+
+def client() -> stripe.StripeClient:
+    return _client_for(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE,
+        settings.STRIPE_MAX_NETWORK_RETRIES,
+        settings.STRIPE_TIMEOUT_SECONDS,
+    )
+
+
+def looks_like(kind: str, value: object) -> bool:
+    return isinstance(value, str) and bool(_ID_PATTERN[kind].match(value))
+
+
+def _translate(error: stripe.StripeError) -> GatewayError:
+    if isinstance(error, stripe.CardError):
+        return CardDeclined(
+            error.user_message or "Your card was declined.", code=getattr(error, "code", None)
+        )
+    if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
+        return GatewayError("We could not find that card confirmation.", code="not_found")
+    return GatewayError(
+        "We could not reach our payment provider. Nothing was saved; please try again.",
+        code=getattr(error, "code", None),
+    )
+
+
+def create_customer(*, email: str, name: str, member_id: int) -> str:
+    try:
+        customer = client().v1.customers.create(
+            params={"email": email, "name": name, "metadata": {"member_id": str(member_id)}},
+            options={"idempotency_key": f"member-{member_id}-customer"},
+        )
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    return customer.id
+
+
+def create_setup_intent(*, customer_id: str, member_id: int) -> SetupIntentHandle:
+    try:
+        intent = client().v1.setup_intents.create(
+            params={
+                "customer": customer_id,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+                "metadata": {"member_id": str(member_id)},
+            }
+        )
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    return SetupIntentHandle(intent.id, intent.client_secret, intent.status)
+
+
+def retrieve_setup_intent(setup_intent_id: str) -> SetupIntentState:
+    try:
+        intent = client().v1.setup_intents.retrieve(setup_intent_id)
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    customer = intent.customer
+    payment_method = intent.payment_method
+    return SetupIntentState(
+        id=intent.id,
+        client_secret=intent.client_secret,
+        status=intent.status,
+        customer_id=customer if isinstance(customer, str) or customer is None else customer.id,
+        payment_method_id=(
+            payment_method
+            if isinstance(payment_method, str) or payment_method is None
+            else payment_method.id
+        ),
+        usage=intent.usage,
+    )
+
+
+def retrieve_card(payment_method_id: str) -> CardDetails:
+    try:
+        method = client().v1.payment_methods.retrieve(payment_method_id)
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    card = method.card
+    return CardDetails(
+        payment_method_id=method.id,
+        customer_id=method.customer if isinstance(method.customer, str) else None,
+        brand=(card.brand if card else "") or "",
+        last4=(card.last4 if card else "") or "",
+    )
+
+
+def attach_payment_method(payment_method_id: str, customer_id: str) -> None:
+    try:
+        client().v1.payment_methods.attach(payment_method_id, params={"customer": customer_id})
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+
+
+class BadSignature(Exception):
+    pass
+
+
+def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
+    """The event, as a plain dict, if the Stripe-Signature header is valid for this payload."""
+    if not signature_header:
+        raise BadSignature("Missing Stripe-Signature header.")
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature_header, settings.STRIPE_WEBHOOK_SECRET
+        )
+    except (ValueError, stripe.SignatureVerificationError) as error:
+        raise BadSignature(str(error)) from error
+    return event.to_dict()

@@ -1,0 +1,47 @@
+"""The Stripe webhook endpoint: verify the signature on the raw body, store the event once, and
+answer fast. Duplicate deliveries are acknowledged and change nothing."""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from payments import gateway
+from payments.models import StripeEvent
+
+logger = logging.getLogger(__name__)
+
+# Stripe's events are a few KB; anything far larger is not from Stripe.
+MAX_BODY_BYTES = 256 * 1024
+
+
+@csrf_exempt  # Stripe cannot send a CSRF token; the signature is what authenticates the call.
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+        return HttpResponse("Payload too large", status=413)
+    payload = request.body
+    try:
+        event = gateway.verify_webhook(payload, request.headers.get("Stripe-Signature"))
+    except gateway.BadSignature as error:
+        logger.warning("Rejected a Stripe webhook: %s", error)
+        return HttpResponseBadRequest("Bad signature")
+    event_id = event.get("id")
+    event_type = event.get("type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str):
+        return HttpResponseBadRequest("Not a Stripe event")
+    try:
+        with transaction.atomic():
+            StripeEvent.objects.create(
+                stripe_id=event_id,
+                type=event_type,
+                payload=event,
+                livemode=bool(event.get("livemode")),
+            )
+    except IntegrityError:
+        StripeEvent.objects.filter(stripe_id=event_id).update(deliveries=F("deliveries") + 1)
+        return HttpResponse("Duplicate, already received", status=200)
+    return HttpResponse("Received", status=200)

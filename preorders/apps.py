@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PreordersConfig(AppConfig):
+    name = "preorders"
+    verbose_name = "Pre-orders"

@@ -1,0 +1,105 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from events import london
+from preorders.states import Status
+
+
+class PreOrder(models.Model):
+    """A member's pre-order of one ticket (quantity is always 1) for one event of a cycle."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="preorders"
+    )
+    event = models.ForeignKey("events.Event", on_delete=models.PROTECT, related_name="preorders")
+    # Copied from the event so that "one live pre-order per member per cycle" is a constraint.
+    cycle = models.ForeignKey(
+        "events.PresaleCycle", on_delete=models.PROTECT, related_name="preorders"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    # The member price when the pre-order was placed (or last switched event): what is charged.
+    amount_pence = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="gbp")
+    stripe_customer_id = models.CharField(max_length=255)
+    payment_method_id = models.CharField(max_length=255)
+    setup_intent_id = models.CharField(max_length=255, unique=True)
+    card_brand = models.CharField(max_length=32, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "cycle"],
+                condition=~models.Q(status=Status.CANCELLED),
+                name="preorder_one_live_per_member_per_cycle",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=Status.values), name="preorder_status_known"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_pence__gt=0), name="preorder_amount_positive"
+            ),
+            models.CheckConstraint(condition=models.Q(currency="gbp"), name="preorder_in_gbp"),
+            models.CheckConstraint(
+                condition=~models.Q(payment_method_id="") & ~models.Q(stripe_customer_id=""),
+                name="preorder_has_card_and_customer",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["event", "status"], name="preorder_event_status"),
+            models.Index(fields=["cycle", "status"], name="preorder_cycle_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pre-order #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def member_label(self) -> str:
+        """The status in the member's words (DESIGN.md §3)."""
+        if self.status == Status.APPROVED:
+            charge_at = self.cycle.charge_at
+            return f"Approved – charging {london.clock(charge_at)} {london.to_london(charge_at):%A}"
+        return MEMBER_LABELS[self.status]
+
+
+MEMBER_LABELS = {
+    Status.PENDING: "Pending",
+    Status.DENIED: "Not allocated this week",
+    Status.CANCELLED: "Cancelled",
+    Status.CHARGING: "Charging your card",
+    Status.PAID: "Paid – sending your ticket",
+    Status.TICKET_SENT: "Successful – Ticket Sent",
+    Status.FAILED: "Failed – Card Declined",
+}
+
+
+class PreOrderLogEntry(models.Model):
+    """What happened to a pre-order, by whom, when. Written by the services, never edited."""
+
+    class Source(models.TextChoices):
+        MEMBER = "member", "Member"
+        STAFF = "staff", "Staff"
+        SYSTEM = "system", "System"
+        STRIPE = "stripe", "Stripe"
+
+    preorder = models.ForeignKey(PreOrder, on_delete=models.CASCADE, related_name="log_entries")
+    created_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on pre-order #{self.preorder_id}"

@@ -1,0 +1,207 @@
+"""Writes on pre-orders: placing, editing and cancelling (the member's side), and the one guarded
+function through which every status change goes."""
+
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from events.models import Event
+from events.selectors import open_cycle
+from notifications.services import queue_email
+from payments.services import CardSetupError, VerifiedCard, verify_card_setup
+from preorders import selectors
+from preorders.models import PreOrder, PreOrderLogEntry
+from preorders.states import MEMBER_EDITABLE_STATUSES, Status, check_transition
+
+Member = get_user_model()
+
+
+class PreorderError(Exception):
+    """A request the rules refuse. The message is written for the member."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def transition(
+    preorder_id: int,
+    target: Status,
+    *,
+    source: str,
+    actor: Member | None = None,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[PreOrder, bool]:
+    """Move a pre-order to `target`, under a row lock, and log it. Applying the same move twice
+    is a no-op (returns changed=False); an illegal move raises IllegalTransition."""
+    with transaction.atomic():
+        preorder = PreOrder.objects.select_for_update().get(pk=preorder_id)
+        if preorder.status == target:
+            return preorder, False
+        check_transition(preorder.status, target)
+        previous = preorder.status
+        preorder.status = target
+        preorder.status_changed_at = now or timezone.now()
+        preorder.save(update_fields=["status", "status_changed_at", "updated_at"])
+        PreOrderLogEntry.objects.create(
+            preorder=preorder,
+            source=source,
+            actor=actor,
+            action="status",
+            from_status=previous,
+            to_status=target,
+            note=note,
+            created_at=preorder.status_changed_at,
+        )
+    return preorder, True
+
+
+def _open_event(event_id: object, now: dt.datetime):
+    cycle = open_cycle(now)
+    if cycle is None:
+        raise PreorderError("Pre-orders are closed right now. The next window opens on Monday.")
+    try:
+        event_pk = int(event_id)
+    except (TypeError, ValueError):
+        raise PreorderError("Please choose an event from this week's presale.") from None
+    event = Event.objects.filter(pk=event_pk, cycle=cycle).select_related("cycle").first()
+    if event is None:
+        raise PreorderError("That event is not part of this week's presale.")
+    return event
+
+
+def place_preorder(member: Member, event_id: object, setup_intent_id: object) -> PreOrder:
+    now = timezone.now()
+    event = _open_event(event_id, now)
+    if selectors.live_preorder(member, event.cycle) is not None:
+        raise PreorderError("You already have a pre-order this week. You can edit or cancel it.")
+    try:
+        card = verify_card_setup(member, setup_intent_id)
+    except CardSetupError as error:
+        raise PreorderError(error.message) from error
+    try:
+        with transaction.atomic():
+            # The window may have closed while Stripe was answering.
+            event = _open_event(event.pk, timezone.now())
+            preorder = PreOrder.objects.create(
+                member=member,
+                event=event,
+                cycle=event.cycle,
+                amount_pence=event.member_price_pence,
+                stripe_customer_id=card.customer_id,
+                payment_method_id=card.payment_method_id,
+                setup_intent_id=card.setup_intent_id,
+                card_brand=card.brand,
+                card_last4=card.last4,
+                created_at=now,
+                status_changed_at=now,
+            )
+            PreOrderLogEntry.objects.create(
+                preorder=preorder,
+                source=PreOrderLogEntry.Source.MEMBER,
+                actor=member,
+                action="placed",
+                to_status=Status.PENDING,
+                note=f"{event.title}, {card.brand} •••• {card.last4}, {preorder.amount_pence}p",
+            )
+            _email_member(preorder, "preorder_placed")
+    except IntegrityError as error:
+        raise _explain_integrity_error(error) from error
+    return preorder
+
+
+def _explain_integrity_error(error: IntegrityError) -> PreorderError:
+    text = str(error).lower()
+    if "setup_intent" in text:
+        return PreorderError("That card confirmation has already been used. Please try again.")
+    return PreorderError("You already have a pre-order this week. You can edit or cancel it.")
+
+
+def _editable(member: Member, preorder_id: object) -> PreOrder:
+    """The member's own pre-order, locked, if it may still be changed."""
+    preorder = selectors.member_preorder_for_update(member, preorder_id)
+    if preorder is None:
+        raise PreorderError("We could not find that pre-order.")
+    if preorder.status not in MEMBER_EDITABLE_STATUSES:
+        raise PreorderError(
+            f"This pre-order is {preorder.get_status_display().lower()} and can no longer change."
+        )
+    if not preorder.cycle.is_open_at(timezone.now()):
+        raise PreorderError("The pre-order window has closed, so this pre-order is now locked.")
+    return preorder
+
+
+def edit_preorder(
+    member: Member, preorder_id: object, *, event_id: object, setup_intent_id: object = None
+) -> PreOrder:
+    """Switch to another event of the same cycle and/or replace the card."""
+    card: VerifiedCard | None = None
+    if setup_intent_id:
+        try:
+            card = verify_card_setup(member, setup_intent_id)
+        except CardSetupError as error:
+            raise PreorderError(error.message) from error
+    try:
+        with transaction.atomic():
+            preorder = _editable(member, preorder_id)
+            event = _open_event(event_id, timezone.now())
+            if event.cycle_id != preorder.cycle_id:
+                raise PreorderError("You can only switch to an event of the same week.")
+            changes = []
+            if event.pk != preorder.event_id:
+                changes.append(f"event {preorder.event.title} → {event.title}")
+                preorder.event = event
+                preorder.amount_pence = event.member_price_pence
+            if card is not None and card.setup_intent_id != preorder.setup_intent_id:
+                changes.append(
+                    f"card {preorder.card_brand} •••• {preorder.card_last4} → "
+                    f"{card.brand} •••• {card.last4}"
+                )
+                preorder.payment_method_id = card.payment_method_id
+                preorder.setup_intent_id = card.setup_intent_id
+                preorder.card_brand = card.brand
+                preorder.card_last4 = card.last4
+            if not changes:
+                return preorder
+            preorder.save()
+            PreOrderLogEntry.objects.create(
+                preorder=preorder,
+                source=PreOrderLogEntry.Source.MEMBER,
+                actor=member,
+                action="edited",
+                from_status=preorder.status,
+                to_status=preorder.status,
+                note="; ".join(changes),
+            )
+            _email_member(preorder, "preorder_updated")
+    except IntegrityError as error:
+        raise _explain_integrity_error(error) from error
+    return preorder
+
+
+def cancel_preorder(member: Member, preorder_id: object) -> PreOrder:
+    with transaction.atomic():
+        preorder = _editable(member, preorder_id)
+        preorder, _ = transition(
+            preorder.pk, Status.CANCELLED, source=PreOrderLogEntry.Source.MEMBER, actor=member
+        )
+        _email_member(preorder, "preorder_cancelled")
+    return preorder
+
+
+def _email_member(preorder: PreOrder, template: str) -> None:
+    queue_email(
+        to_email=preorder.member.email,
+        template=template,
+        context={
+            "preorder": preorder,
+            "member": preorder.member,
+            "event": preorder.event,
+            "cycle": preorder.cycle,
+        },
+        member=preorder.member,
+        preorder=preorder,
+    )

@@ -1,0 +1,44 @@
+"""The states a pre-order goes through, and which moves between them are legal."""
+
+from django.db import models
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Not allocated"
+    CANCELLED = "cancelled", "Cancelled"
+    CHARGING = "charging", "Charging"
+    PAID = "paid", "Paid"
+    TICKET_SENT = "ticket_sent", "Ticket sent"
+    FAILED = "failed", "Failed"
+
+
+# Staff may change a decision (approved <-> denied) until the charge run starts.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.APPROVED, Status.DENIED, Status.CANCELLED}),
+    Status.APPROVED: frozenset({Status.DENIED, Status.CHARGING}),
+    Status.DENIED: frozenset({Status.APPROVED}),
+    Status.CANCELLED: frozenset(),
+    Status.CHARGING: frozenset({Status.PAID, Status.FAILED}),
+    Status.PAID: frozenset({Status.TICKET_SENT}),
+    Status.TICKET_SENT: frozenset(),
+    Status.FAILED: frozenset(),
+}
+
+# A pre-order in one of these holds the member's one place in the cycle.
+LIVE_STATUSES = frozenset(set(Status) - {Status.CANCELLED})
+# Only these may still be edited or cancelled by the member (and only while the window is open).
+MEMBER_EDITABLE_STATUSES = frozenset({Status.PENDING})
+
+
+class IllegalTransition(Exception):
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"A pre-order cannot go from {current} to {target}.")
+        self.current = current
+        self.target = target
+
+
+def check_transition(current: str, target: str) -> None:
+    if target not in TRANSITIONS[current]:
+        raise IllegalTransition(current, target)

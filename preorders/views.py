@@ -1,0 +1,175 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from events.models import Event
+from events.selectors import current_cycle, events_of_cycle, open_cycle
+from payments.gateway import GatewayError
+from payments.services import start_card_setup
+from preorders import selectors, services
+from preorders.forms import EditPreorderForm, PlacePreorderForm
+from preorders.states import MEMBER_EDITABLE_STATUSES
+
+_SESSION_SETUP_INTENT = "card_setup_intent_id"
+
+
+def _card_setup_context(request: HttpRequest) -> dict:
+    """A SetupIntent for the card form; its id is remembered in the session for reuse."""
+    handle = start_card_setup(request.user, request.session.get(_SESSION_SETUP_INTENT))
+    request.session[_SESSION_SETUP_INTENT] = handle.id
+    return {
+        "client_secret": handle.client_secret,
+        "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "stripe_js_url": settings.STRIPE_JS_URL,
+    }
+
+
+def _can_change(preorder) -> bool:
+    return preorder.status in MEMBER_EDITABLE_STATUSES and preorder.cycle.is_open_at(timezone.now())
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    cycle = current_cycle()
+    preorder = selectors.live_preorder(request.user, cycle)
+    history = [p for p in selectors.member_history(request.user) if p != preorder]
+    return render(
+        request,
+        "preorders/dashboard.html",
+        {
+            "cycle": cycle,
+            "window_open": cycle.is_open,
+            "events": events_of_cycle(cycle),
+            "preorder": preorder,
+            "can_change": preorder is not None and _can_change(preorder),
+            "history": history,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def place(request: HttpRequest, event_id: int) -> HttpResponse:
+    cycle = open_cycle()
+    event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
+    if cycle is None or event.cycle_id != cycle.pk:
+        messages.error(request, "That event is not open for pre-orders.")
+        return redirect("preorders:dashboard")
+    existing = selectors.live_preorder(request.user, cycle)
+    if existing is not None:
+        messages.info(request, "You already have a pre-order this week. You can edit it here.")
+        return redirect("preorders:detail", existing.pk)
+    form = PlacePreorderForm(request.POST or None)
+    error = None
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                preorder = services.place_preorder(
+                    request.user, event.pk, form.cleaned_data["setup_intent_id"]
+                )
+            except services.PreorderError as problem:
+                error = problem.message
+            else:
+                request.session.pop(_SESSION_SETUP_INTENT, None)
+                return redirect("preorders:detail", preorder.pk)
+        else:
+            error = " ".join(form.errors.get("setup_intent_id", ["Please check the form."]))
+    try:
+        card_context = _card_setup_context(request)
+    except GatewayError as problem:
+        return render(
+            request,
+            "preorders/payments_unavailable.html",
+            {"error": problem.user_message},
+            status=503,
+        )
+    return render(
+        request,
+        "preorders/place.html",
+        {"event": event, "cycle": cycle, "form": form, "error": error, **card_context},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+def detail(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    preorder = selectors.member_preorder(request.user, preorder_id)
+    if preorder is None:
+        raise Http404("No such pre-order.")
+    return render(
+        request,
+        "preorders/detail.html",
+        {"preorder": preorder, "can_change": _can_change(preorder)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    preorder = selectors.member_preorder(request.user, preorder_id)
+    if preorder is None:
+        raise Http404("No such pre-order.")
+    if not _can_change(preorder):
+        messages.error(request, "This pre-order can no longer be changed.")
+        return redirect("preorders:detail", preorder.pk)
+    events = list(events_of_cycle(preorder.cycle))
+    form = EditPreorderForm(
+        request.POST or None, events=events, initial={"event": preorder.event_id}
+    )
+    error = None
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.edit_preorder(
+                    request.user,
+                    preorder.pk,
+                    event_id=form.cleaned_data["event"],
+                    setup_intent_id=form.cleaned_data["setup_intent_id"] or None,
+                )
+            except services.PreorderError as problem:
+                error = problem.message
+            else:
+                request.session.pop(_SESSION_SETUP_INTENT, None)
+                messages.success(request, "Your pre-order has been updated.")
+                return redirect("preorders:detail", preorder.pk)
+        else:
+            error = "Please choose one of this week's events."
+    try:
+        card_context = _card_setup_context(request)
+    except GatewayError as problem:
+        return render(
+            request,
+            "preorders/payments_unavailable.html",
+            {"error": problem.user_message},
+            status=503,
+        )
+    return render(
+        request,
+        "preorders/edit.html",
+        {"preorder": preorder, "events": events, "form": form, "error": error, **card_context},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cancel(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    preorder = selectors.member_preorder(request.user, preorder_id)
+    if preorder is None:
+        raise Http404("No such pre-order.")
+    if request.method == "POST":
+        try:
+            services.cancel_preorder(request.user, preorder.pk)
+        except services.PreorderError as problem:
+            messages.error(request, problem.message)
+            return redirect("preorders:detail", preorder.pk)
+        messages.success(request, "Your pre-order is cancelled. Your card will not be charged.")
+        return redirect("preorders:dashboard")
+    if not _can_change(preorder):
+        messages.error(request, "This pre-order can no longer be cancelled.")
+        return redirect("preorders:detail", preorder.pk)
+    return render(request, "preorders/cancel.html", {"preorder": preorder})
