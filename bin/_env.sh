@@ -29,3 +29,19 @@ ensure_venv() {  # $1: the pip extra to install ("" or "dev")
   fi
   export PATH="$PWD/.venv/bin:$PATH"
 }
+
+ensure_browser() {
+  # Browser tests drive Debian's Chromium; where it is missing, install it (root with apt, as in
+  # CI) or fall back to Playwright's own download (needs the internet). Never skip silently.
+  if [ -n "${PRESALE_CHROMIUM:-}" ] && [ -x "${PRESALE_CHROMIUM}" ]; then return 0; fi
+  if [ -x /usr/bin/chromium ]; then export PRESALE_CHROMIUM=/usr/bin/chromium; return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Chromium with apt-get for the browser tests…"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    export PRESALE_CHROMIUM=/usr/bin/chromium; return 0
+  fi
+  if .venv/bin/python -m playwright install chromium; then return 0; fi
+  echo "No browser for the browser tests. Install Chromium ('sudo apt-get install chromium')" >&2
+  echo "or let Playwright fetch one ('.venv/bin/python -m playwright install chromium')." >&2
+  return 1
+}

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from events.models import Event
-from events.selectors import open_cycle
+from events import london
 from notifications.services import queue_email
 from payments.services import CardSetupError, VerifiedCard, verify_card_setup
 from preorders import selectors
@@ -59,17 +59,26 @@ def transition(
     return preorder, True
 
 
-def _open_event(event_id: object, now: dt.datetime):
-    cycle = open_cycle(now)
-    if cycle is None:
-        raise PreorderError("Pre-orders are closed right now. The next window opens on Monday.")
+def _open_event(event_id: object, now: dt.datetime) -> Event:
+    """The event, if its cycle's pre-order window is open at `now`."""
     try:
         event_pk = int(event_id)
     except (TypeError, ValueError):
         raise PreorderError("Please choose an event from this week's presale.") from None
-    event = Event.objects.filter(pk=event_pk, cycle=cycle).select_related("cycle").first()
+    if not 0 < event_pk < 2**63:
+        raise PreorderError("Please choose an event from this week's presale.")
+    event = Event.objects.filter(pk=event_pk).select_related("cycle").first()
     if event is None:
         raise PreorderError("That event is not part of this week's presale.")
+    cycle = event.cycle
+    if now >= cycle.window_ends_at:
+        raise PreorderError(
+            f"Pre-orders for {event.title} closed at {london.when(cycle.last_open_moment)}."
+        )
+    if now < cycle.opens_at:
+        raise PreorderError(
+            f"Pre-orders for {event.title} open at {london.when(cycle.opens_at)}."
+        )
     return event
 
 

@@ -50,7 +50,9 @@
       if (result.error) {
         button.disabled = false;
         button.textContent = buttonText;
-        showError(result.error.message || "Your card could not be saved. Please try another card.");
+        var message = result.error.message || "Your card could not be saved.";
+        if (result.error.code === "card_declined") { message += " Please try another card."; }
+        showError(message);
         return;
       }
       form.querySelector("input[name=setup_intent_id]").value = result.setupIntent.id;

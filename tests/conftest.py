@@ -1,0 +1,164 @@
+"""Shared fixtures: a real localstripe over HTTP, a real Chromium through Playwright, and small
+factories for the domain."""
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API in live tests
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def localstripe_url():
+    """A localstripe of this test process's own, on a free loopback port, in memory only."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.localstripe_server", "--port", str(port), "--quiet"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            requests.get(f"{url}/js.stripe.com/v3/", timeout=1)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    "localstripe did not start: " + process.stderr.read().decode()[-2000:]
+                ) from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_server(localstripe_url, settings):
+    """Point the app at the test localstripe (as STRIPE_API_BASE does in real settings)."""
+    settings.STRIPE_API_BASE = localstripe_url
+    settings.STRIPE_JS_URL = f"{localstripe_url}/js.stripe.com/v3/"
+    settings.STRIPE_SECRET_KEY = "sk_test_presale_tests"
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_presale_tests"
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    return localstripe_url
+
+
+# --- Browser -------------------------------------------------------------------------------
+
+
+def _chromium_path() -> str | None:
+    for candidate in (os.environ.get("PRESALE_CHROMIUM"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None  # Playwright's own browser, if `playwright install chromium` fetched one
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(
+                executable_path=_chromium_path(),
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+        except Error as error:
+            pytest.fail(
+                "No Chromium for the browser tests. Install it with 'apt-get install chromium' "
+                f"or '.venv/bin/python -m playwright install chromium'. ({error})",
+                pytrace=False,
+            )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone_page(browser, request):
+    """A page the size of a phone. Its last state is saved as a screenshot in test-artifacts/."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{request.node.name}-final.png", full_page=True)
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+# --- Domain factories ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_member(db):
+    from members.models import Member
+
+    counter = {"n": 0}
+
+    def make(email: str | None = None, password: str = "a-Good-passw0rd", **fields) -> Member:
+        counter["n"] += 1
+        fields.setdefault("full_name", f"Member {counter['n']}")
+        return Member.objects.create_user(
+            email=email or f"member{counter['n']}@example.com", password=password, **fields
+        )
+
+    return make
+
+
+@pytest.fixture
+def member(make_member):
+    return make_member(email="alice@example.com", full_name="Alice Archer")
+
+
+@pytest.fixture
+def staff(make_member):
+    return make_member(email="staff@example.com", full_name="Harriet Staff", is_staff=True)
+
+
+@pytest.fixture
+def open_cycle(db):
+    from events.selectors import open_cycle
+
+    cycle = open_cycle()
+    assert cycle is not None, "the default schedule always has an open window"
+    return cycle
+
+
+@pytest.fixture
+def make_event(open_cycle):
+    from events.models import Event
+
+    def make(cycle=None, **fields) -> Event:
+        cycle = cycle or open_cycle
+        fields.setdefault("title", "Jazz in the Cellar")
+        fields.setdefault("venue", "Harry's Club")
+        fields.setdefault("starts_at", cycle.charge_at + dt.timedelta(days=2))
+        fields.setdefault("public_price_pence", 2500)
+        fields.setdefault("ticket_supply", 10)
+        return Event.objects.create(cycle=cycle, **fields)
+
+    return make

@@ -1,0 +1,46 @@
+"""What the member's browser does with Stripe.js, done over HTTP against localstripe: confirm a
+SetupIntent with a card. (Card numbers only ever go to Stripe, never to the app.)"""
+
+import requests
+
+SUCCEEDS = "4242424242424242"
+DECLINED_AT_SETUP = "4000000000000002"
+DECLINED_OFF_SESSION = "4000000000000341"
+NEEDS_3DS = "4000002500003155"
+
+
+def confirm_card_setup(stripe_url: str, client_secret: str, number: str = SUCCEEDS) -> dict:
+    setup_intent_id = client_secret.split("_secret_")[0]
+    response = requests.post(
+        f"{stripe_url}/v1/setup_intents/{setup_intent_id}/confirm",
+        json={
+            "key": "pk_test_presale_tests",
+            "use_stripe_sdk": True,
+            "client_secret": client_secret,
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+                "billing_details": {"name": "Test Member"},
+            },
+        },
+        timeout=10,
+    )
+    return {"status_code": response.status_code, **response.json()}
+
+
+def stripe_get(stripe_url: str, path: str) -> dict:
+    response = requests.get(
+        f"{stripe_url}/v1/{path}", auth=("sk_test_presale_tests", ""), timeout=10
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def new_confirmed_setup_intent(stripe_url: str, member, number: str = SUCCEEDS) -> str:
+    """A SetupIntent for `member` (creating their Customer), confirmed with `number`."""
+    from payments.services import start_card_setup
+
+    handle = start_card_setup(member)
+    result = confirm_card_setup(stripe_url, handle.client_secret, number)
+    assert result["status_code"] == 200, result
+    return handle.id
