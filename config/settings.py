@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "preorders",
     "payments",
     "notifications",
+    "tickets",
     "demo",
 ]
 
@@ -101,7 +102,10 @@ LOGIN_URL = "members:login"
 LOGIN_REDIRECT_URL = "preorders:dashboard"
 LOGOUT_REDIRECT_URL = "members:login"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["email", "full_name"]},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -225,6 +229,8 @@ PRESALE_WINDOW_CLOSES = env_str("PRESALE_WINDOW_CLOSES", "SUN 23:59:59")
 PRESALE_CHARGE_AT = env_str("PRESALE_CHARGE_AT", "TUE 19:00")
 # Club-wide member discount, used by events that do not set their own.
 PRESALE_DEFAULT_DISCOUNT_PERCENT = env_int("PRESALE_DEFAULT_DISCOUNT_PERCENT", 10)
+# Auto-fulfil every event (each with its own mode) when the review ends, before charging.
+PRESALE_AUTO_FULFIL = env_bool("PRESALE_AUTO_FULFIL", False)
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 
 LOGGING = {

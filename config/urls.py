@@ -13,5 +13,7 @@ urlpatterns = [
     path("", include("members.urls")),
     path("", include("notifications.urls")),
     path("", include("payments.urls")),
+    path("", include("tickets.urls")),
+    path("", include("preorders.staff_urls")),
     path("", include("preorders.urls")),
 ]

@@ -56,7 +56,6 @@ def seed_demo() -> DemoLogins:
                 "starts_at": monday + dt.timedelta(days=days, hours=hour),
                 "description": f"{title}: a members' night at {venue}.",
                 "public_price_pence": price,
-                "ticket_supply": 5,
                 **discount,
             },
         )

@@ -20,6 +20,8 @@ class PresaleCycle(models.Model):
     closed_early_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when staff close the window before its time."
     )
+    # Set once, when the charge run starts: from then on staff decisions are locked.
+    charge_run_started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-week_start"]
@@ -45,6 +47,14 @@ class PresaleCycle(models.Model):
         return self.closes_at
 
     @property
+    def decisions_locked(self) -> bool:
+        return self.charge_run_started_at is not None
+
+    def in_review_at(self, moment) -> bool:
+        """Staff may approve and deny between the window's end and the start of the run."""
+        return self.window_ends_at <= moment and not self.decisions_locked
+
+    @property
     def last_open_moment(self):
         """The last whole second of the window, as members are told it ("11:59PM Sunday")."""
         return self.window_ends_at - dt.timedelta(seconds=1)
@@ -58,6 +68,10 @@ class PresaleCycle(models.Model):
 
 
 class Event(models.Model):
+    class FulfilmentMode(models.TextChoices):
+        FIFO = "fifo", "First come, first served"
+        BALLOT = "ballot", "Fair ballot (random draw)"
+
     cycle = models.ForeignKey(PresaleCycle, on_delete=models.PROTECT, related_name="events")
     title = models.CharField(max_length=200)
     starts_at = models.DateTimeField()
@@ -67,7 +81,9 @@ class Event(models.Model):
     # Neither set: the club-wide default percentage applies.
     discount_percent = models.PositiveSmallIntegerField(null=True, blank=True)
     discount_fixed_pence = models.PositiveIntegerField(null=True, blank=True)
-    ticket_supply = models.PositiveIntegerField(default=0)
+    fulfilment_mode = models.CharField(
+        max_length=10, choices=FulfilmentMode.choices, default=FulfilmentMode.FIFO
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -113,3 +129,26 @@ class Event(models.Model):
             raise ValidationError(
                 f"The member price must be at least {MINIMUM_CHARGE_PENCE}p, Stripe's minimum."
             )
+
+
+class EventLogEntry(models.Model):
+    """Staff actions on an event or a cycle as a whole (pool imports, auto-fulfil draws, early
+    closes). Decisions on single pre-orders are in the pre-order's own log."""
+
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, null=True, blank=True, related_name="log_entries"
+    )
+    cycle = models.ForeignKey(PresaleCycle, on_delete=models.CASCADE, related_name="log_entries")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    action = models.CharField(max_length=40)
+    detail = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} ({self.created_at:%Y-%m-%d %H:%M})"

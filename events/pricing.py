@@ -28,7 +28,7 @@ class Discount:
         return 0
 
     def describe(self) -> str:
-        if self.fixed_pence is not None:
+        if self.fixed_pence:
             return f"{format_pence(self.fixed_pence)} member discount"
         if self.percent:
             return f"{self.percent}% member discount"

@@ -74,7 +74,9 @@ class WeeklySchedule:
     def _aware(self, wall: dt.datetime) -> dt.datetime:
         # Round-tripping through UTC moves a wall time that falls in a spring-forward gap to the
         # real instant an hour later, instead of keeping an impossible local time.
-        return wall.replace(tzinfo=self.zone).astimezone(dt.UTC).astimezone(self.zone)
+        # The result is kept in UTC: arithmetic on a London-zoned datetime works on the wall
+        # clock, which is off by an hour next to a clock change.
+        return wall.replace(tzinfo=self.zone).astimezone(dt.UTC)
 
     def cycle(self, week_start: dt.date) -> CycleTimes:
         if week_start.weekday() != 0:

@@ -26,6 +26,15 @@ def cycle_for_week(week_start: dt.date) -> PresaleCycle:
 def current_cycle(now: dt.datetime | None = None) -> PresaleCycle:
     """The cycle whose window is open now, or else the next one to open."""
     now = now or timezone.now()
+    # A stored cycle keeps the instants members were told, even if the schedule changed since.
+    stored = (
+        PresaleCycle.objects.filter(opens_at__lte=now, closes_at__gt=now)
+        .exclude(closed_early_at__lte=now)
+        .order_by("opens_at")
+        .first()
+    )
+    if stored is not None:
+        return stored
     times = WeeklySchedule.from_settings().current_or_next(now)
     cycle = cycle_for_week(times.week_start)
     if cycle.window_ends_at <= now:

@@ -8,6 +8,10 @@ from django.utils import timezone
 class MemberManager(BaseUserManager["Member"]):
     use_in_migrations = True
 
+    def get_by_natural_key(self, email: str) -> "Member":
+        # Addresses are stored lower-cased; people type them however they like.
+        return self.get(email__iexact=email)
+
     def _create(self, email: str, password: str | None, **fields) -> "Member":
         if not email:
             raise ValueError("A member needs an email address.")

@@ -44,6 +44,8 @@ class InviteReport:
 def parse_pasted_emails(text: str) -> list[str]:
     """Addresses from a pasted list, separated by commas, semicolons, spaces or new lines.
     Anything that is not an address is kept, so the report can point at it."""
+    # "Jane Doe <jane@example.com>" counts as the address alone.
+    text = re.sub(r"[^,;\n<>]*<([^<>\s]+)>", r" \1 ", text)
     tokens = (token.strip("<>\"'") for token in re.split(r"[\s,;]+", text))
     return [token for token in tokens if token]
 
@@ -152,6 +154,8 @@ def accept_invitation(token: str, *, full_name: str, password: str) -> Member:
     try:
         with transaction.atomic():
             invitation = _check_usable(Invitation.objects.select_for_update().get(pk=invitation.pk))
+            if Member.objects.filter(email__iexact=invitation.email).exists():
+                raise IntegrityError("A member with this email exists.")
             member = Member.objects.create_user(
                 email=invitation.email, password=password, full_name=full_name
             )

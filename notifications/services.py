@@ -13,6 +13,11 @@ from notifications.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
 
+# Emails that carry a one-time secret link: once delivered, their stored copy is blanked so a
+# leaked database does not leak working links.
+SECRET_TEMPLATES = frozenset({"invitation", "password_reset"})
+REDACTED = "[Removed after sending: this email held a one-time link.]"
+
 
 def render_email(template: str, context: dict) -> tuple[str, str, str]:
     context = {"site_url": settings.SITE_URL, **context}
@@ -67,5 +72,18 @@ def deliver(email_id: int) -> OutboundEmail:
         status = getattr(message, "anymail_status", None)
         if status is not None and status.message_id:
             email.provider_message_id = str(status.message_id)
-    email.save(update_fields=["status", "attempts", "error", "sent_at", "provider_message_id"])
+        if email.template in SECRET_TEMPLATES:
+            email.body_text = REDACTED
+            email.body_html = ""
+    email.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "error",
+            "sent_at",
+            "provider_message_id",
+            "body_text",
+            "body_html",
+        ]
+    )
     return email

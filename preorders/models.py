@@ -26,6 +26,8 @@ class PreOrder(models.Model):
     setup_intent_id = models.CharField(max_length=255, unique=True)
     card_brand = models.CharField(max_length=32, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    # Why a charge failed, as Stripe put it (e.g. "card_declined: Your card was declined.").
+    failure_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
@@ -57,6 +59,17 @@ class PreOrder(models.Model):
 
     def __str__(self) -> str:
         return f"Pre-order #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def payment_label(self) -> str:
+        """The payment side of the status, for staff."""
+        if self.status == Status.CHARGING:
+            return "Charging"
+        if self.status in (Status.PAID, Status.TICKET_SENT):
+            return "Paid"
+        if self.status == Status.FAILED:
+            return f"Failed: {self.failure_reason}" if self.failure_reason else "Failed"
+        return "Not charged"
 
     @property
     def member_label(self) -> str:

@@ -1,9 +1,12 @@
 """Reads on pre-orders. A member only ever sees their own."""
 
+from collections.abc import Iterable
+
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet
 
 from events.models import PresaleCycle
-from preorders.models import PreOrder
+from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.states import LIVE_STATUSES
 
 Member = get_user_model()
@@ -50,3 +53,58 @@ def member_history(member: Member, limit: int = 20) -> list[PreOrder]:
         .select_related("event", "cycle")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+# --- Staff ---------------------------------------------------------------------------------
+
+STAFF_SORTS = {
+    "oldest": ("created_at", "id"),
+    "newest": ("-created_at", "-id"),
+}
+
+
+def staff_event_preorders(
+    event_id: int, *, status: str = "", query: str = "", sort: str = "oldest"
+) -> QuerySet[PreOrder]:
+    """An event's pre-orders as staff filter them: by status, by member name or email."""
+    preorders = PreOrder.objects.filter(event_id=event_id)
+    if status:
+        preorders = preorders.filter(status=status)
+    query = query.strip()
+    if query:
+        preorders = preorders.filter(
+            Q(member__full_name__icontains=query) | Q(member__email__icontains=query)
+        )
+    return preorders.select_related("member").order_by(
+        *STAFF_SORTS.get(sort, STAFF_SORTS["oldest"])
+    )
+
+
+def status_counts(event_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Pre-orders by status for each event, in one grouped query."""
+    counts: dict[int, dict[str, int]] = {event_id: {} for event_id in event_ids}
+    rows = (
+        PreOrder.objects.filter(event_id__in=list(counts))
+        .values_list("event_id", "status")
+        .annotate(n=Count("id"))
+    )
+    for event_id, status, n in rows:
+        counts[event_id][status] = n
+    return counts
+
+
+def event_audit_log(event_id: int, limit: int = 100) -> list:
+    """Decisions on the event's pre-orders and staff actions on the event, newest first."""
+    from events.models import EventLogEntry
+
+    decisions = list(
+        PreOrderLogEntry.objects.filter(preorder__event_id=event_id)
+        .select_related("actor", "preorder__member")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    actions = list(
+        EventLogEntry.objects.filter(event_id=event_id)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return sorted(decisions + actions, key=lambda entry: entry.created_at, reverse=True)[:limit]

@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from events.models import Event
 from events import london
+from events.models import Event
 from notifications.services import queue_email
 from payments.services import CardSetupError, VerifiedCard, verify_card_setup
 from preorders import selectors
@@ -76,9 +76,7 @@ def _open_event(event_id: object, now: dt.datetime) -> Event:
             f"Pre-orders for {event.title} closed at {london.when(cycle.last_open_moment)}."
         )
     if now < cycle.opens_at:
-        raise PreorderError(
-            f"Pre-orders for {event.title} open at {london.when(cycle.opens_at)}."
-        )
+        raise PreorderError(f"Pre-orders for {event.title} open at {london.when(cycle.opens_at)}.")
     return event
 
 

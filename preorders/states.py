@@ -6,7 +6,7 @@ from django.db import models
 class Status(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"
-    DENIED = "denied", "Not allocated"
+    DENIED = "denied", "Denied"
     CANCELLED = "cancelled", "Cancelled"
     CHARGING = "charging", "Charging"
     PAID = "paid", "Paid"
@@ -28,6 +28,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 # A pre-order in one of these holds the member's one place in the cycle.
 LIVE_STATUSES = frozenset(set(Status) - {Status.CANCELLED})
+# A pre-order in one of these needs (or has) a ticket of its event's pool.
+HOLDING_STATUSES = frozenset({Status.APPROVED, Status.CHARGING, Status.PAID, Status.TICKET_SENT})
 # Only these may still be edited or cancelled by the member (and only while the window is open).
 MEMBER_EDITABLE_STATUSES = frozenset({Status.PENDING})
 
@@ -40,5 +42,5 @@ class IllegalTransition(Exception):
 
 
 def check_transition(current: str, target: str) -> None:
-    if target not in TRANSITIONS[current]:
+    if target not in TRANSITIONS.get(current, ()):
         raise IllegalTransition(current, target)

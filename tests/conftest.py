@@ -81,7 +81,12 @@ def browser():
         try:
             chromium = playwright.chromium.launch(
                 executable_path=_chromium_path(),
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                ],
             )
         except Error as error:
             pytest.fail(
@@ -158,7 +163,6 @@ def make_event(open_cycle):
         fields.setdefault("venue", "Harry's Club")
         fields.setdefault("starts_at", cycle.charge_at + dt.timedelta(days=2))
         fields.setdefault("public_price_pence", 2500)
-        fields.setdefault("ticket_supply", 10)
         return Event.objects.create(cycle=cycle, **fields)
 
     return make

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from events import london
 
 LONDON = ZoneInfo("Europe/London")
+NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.UTC
 
 
@@ -88,7 +89,10 @@ def test_when(moment, text):
     [
         (dt.datetime(2026, 12, 5, 20, 0, tzinfo=LONDON), "Sat 5 Dec 2026, 8PM"),
         (dt.datetime(2027, 7, 3, 18, 30, tzinfo=UTC), "Sat 3 Jul 2027, 7:30PM"),
-        (dt.datetime(2026, 12, 31, 23, 30, tzinfo=ZoneInfo("America/New_York")), "Fri 1 Jan 2027, 4:30AM"),
+        (
+            dt.datetime(2026, 12, 31, 23, 30, tzinfo=NEW_YORK),
+            "Fri 1 Jan 2027, 4:30AM",
+        ),
     ],
     ids=str,
 )

@@ -67,7 +67,9 @@ def test_a_replayed_setup_intent_is_refused(stripe_server, placed, member):
 
 def test_after_cancelling_a_member_may_pre_order_again(stripe_server, placed, member):
     cancel_preorder(member, placed.pk)
-    again = place_preorder(member, placed.event_id, new_confirmed_setup_intent(stripe_server, member))
+    again = place_preorder(
+        member, placed.event_id, new_confirmed_setup_intent(stripe_server, member)
+    )
     assert again.status == Status.PENDING
     assert PreOrder.objects.filter(member=member).count() == 2
 

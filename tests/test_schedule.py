@@ -21,6 +21,11 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=UTC)
 
 
+def elapsed(start: dt.datetime, end: dt.datetime) -> dt.timedelta:
+    """Real time between two instants: subtracting datetimes of one zone gives wall-clock time."""
+    return end.astimezone(UTC) - start.astimezone(UTC)
+
+
 def wall(moment: dt.datetime) -> dt.datetime:
     """The London wall clock at an instant. Going through UTC first, because astimezone() to the
     datetime's own zone returns it unchanged, impossible local times included."""
@@ -165,7 +170,7 @@ def test_spring_forward_week_closes_at_monday_midnight_bst():
     assert times.opens_at == utc(2027, 3, 22, 0, 0)
     assert times.closes_at == utc(2027, 3, 28, 23, 0)
     assert times.last_open_moment == utc(2027, 3, 28, 22, 59, 59)
-    assert times.closes_at - times.opens_at == dt.timedelta(days=7) - dt.timedelta(hours=1)
+    assert elapsed(times.opens_at, times.closes_at) == dt.timedelta(days=7, hours=-1)
 
 
 def test_charge_run_stays_at_7pm_across_spring_forward():
@@ -175,7 +180,7 @@ def test_charge_run_stays_at_7pm_across_spring_forward():
     assert before.charge_at == utc(2027, 3, 23, 19, 0)
     assert after.charge_at == utc(2027, 3, 30, 18, 0)
     assert wall(before.charge_at).time() == wall(after.charge_at).time() == dt.time(19, 0)
-    assert after.charge_at - before.charge_at == dt.timedelta(days=7) - dt.timedelta(hours=1)
+    assert elapsed(before.charge_at, after.charge_at) == dt.timedelta(days=7, hours=-1)
 
 
 def test_fall_back_week_closes_at_monday_midnight_gmt():
@@ -184,7 +189,7 @@ def test_fall_back_week_closes_at_monday_midnight_gmt():
     assert times.opens_at == utc(2027, 10, 24, 23, 0)
     assert times.closes_at == utc(2027, 11, 1, 0, 0)
     assert times.last_open_moment == utc(2027, 10, 31, 23, 59, 59)
-    assert times.closes_at - times.opens_at == dt.timedelta(days=7) + dt.timedelta(hours=1)
+    assert elapsed(times.opens_at, times.closes_at) == dt.timedelta(days=7, hours=1)
 
 
 def test_charge_run_stays_at_7pm_across_fall_back():
@@ -194,7 +199,7 @@ def test_charge_run_stays_at_7pm_across_fall_back():
     assert before.charge_at == utc(2027, 10, 26, 18, 0)
     assert after.charge_at == utc(2027, 11, 2, 19, 0)
     assert wall(before.charge_at).time() == wall(after.charge_at).time() == dt.time(19, 0)
-    assert after.charge_at - before.charge_at == dt.timedelta(days=7) + dt.timedelta(hours=1)
+    assert elapsed(before.charge_at, after.charge_at) == dt.timedelta(days=7, hours=1)
 
 
 def test_a_time_in_the_spring_gap_becomes_the_real_instant_an_hour_later():
@@ -207,7 +212,26 @@ def test_a_time_in_the_spring_gap_becomes_the_real_instant_an_hour_later():
 def test_a_repeated_autumn_time_is_its_first_occurrence():
     times = schedule("MON 00:00", "FRI 17:59:59", "SUN 01:30").cycle(dt.date(2027, 10, 25))
 
-    assert times.charge_at == utc(2027, 10, 31, 0, 30)
+    # An instant in the repeated hour never compares equal across zones (PEP 495), so compare UTC.
+    assert times.charge_at.astimezone(UTC) == utc(2027, 10, 31, 0, 30)
+    assert wall(times.charge_at) == dt.datetime(2027, 10, 31, 1, 30)
+
+
+@pytest.mark.parametrize(
+    ("closes", "week_start"),
+    [
+        ("SUN 23:59:59", dt.date(2027, 3, 22)),
+        ("SUN 23:59:59", dt.date(2027, 10, 25)),
+        ("SUN 00:59:59", dt.date(2027, 3, 22)),
+        ("SUN 01:59:59", dt.date(2027, 10, 25)),
+        ("SUN 00:59:59", dt.date(2027, 10, 25)),
+    ],
+    ids=str,
+)
+def test_last_open_moment_is_one_real_second_before_the_close(closes, week_start):
+    times = schedule("MON 00:00", closes, "TUE 19:00").cycle(week_start)
+
+    assert elapsed(times.last_open_moment, times.closes_at) == dt.timedelta(seconds=1)
 
 
 def test_custom_schedule_closes_friday_and_charges_saturday_of_the_same_week():

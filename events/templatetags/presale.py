@@ -33,3 +33,16 @@ def london_clock(moment: dt.datetime | None) -> str:
 @register.filter
 def london_datetime(moment: dt.datetime | None) -> str:
     return london.short_datetime(moment) if moment else ""
+
+
+@register.filter
+def percent_of(part: int, whole: int) -> int:
+    """Bar widths: part as a whole-number percentage of whole, capped at 100."""
+    if not whole:
+        return 100 if part else 0
+    return min(100, round(part * 100 / whole))
+
+
+@register.filter
+def get_item(mapping: dict, key):
+    return mapping.get(key, 0)

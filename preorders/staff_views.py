@@ -1,0 +1,313 @@
+"""Staff pages: the events of each cycle with demand against supply, and per event the list of
+pre-orders with decisions, bulk decisions and auto-fulfil. Views stay thin: the rules are in
+preorders.decisions, the reads in the selectors."""
+
+import csv
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from events import london
+from events.models import Event, PresaleCycle
+from events.selectors import current_cycle
+from events.services import CycleError, close_window_early
+from members.permissions import staff_required
+from preorders import decisions, selectors
+from preorders.models import PreOrder
+from preorders.staff_forms import AutoFulfilForm, DecisionForm, PreorderFilterForm
+from preorders.states import Status
+from tickets.selectors import pool_summaries, pool_summary
+
+PAGE_SIZE = 50
+
+
+def cycle_phase(cycle: PresaleCycle, now=None) -> str:
+    now = now or timezone.now()
+    if now < cycle.opens_at:
+        return "Not open yet"
+    if now < cycle.window_ends_at:
+        return f"Pre-orders open until {london.when(cycle.last_open_moment)}"
+    if not cycle.decisions_locked:
+        return f"In review: charge run due {london.when(cycle.charge_at)}"
+    return f"Charge run started {london.when(cycle.charge_run_started_at)}"
+
+
+@staff_required
+def events(request: HttpRequest) -> HttpResponse:
+    current_cycle()  # make sure this week's cycle exists
+    cycles = Paginator(
+        PresaleCycle.objects.filter(opens_at__lte=timezone.now()).order_by("-week_start"), 4
+    ).get_page(request.GET.get("page"))
+    cycle_ids = [cycle.pk for cycle in cycles]
+    event_list = list(Event.objects.filter(cycle_id__in=cycle_ids).order_by("starts_at", "id"))
+    ids = [event.pk for event in event_list]
+    pools = pool_summaries(ids)
+    counts = selectors.status_counts(ids)
+    by_cycle: dict[int, list[dict]] = {pk: [] for pk in cycle_ids}
+    for event in event_list:
+        by_cycle[event.cycle_id].append(
+            {"event": event, "pool": pools[event.pk], "counts": counts[event.pk]}
+        )
+    return render(
+        request,
+        "preorders/staff/events.html",
+        {
+            "cycles": cycles,
+            "rows": [
+                (cycle, cycle_phase(cycle), cycle.is_open, by_cycle[cycle.pk]) for cycle in cycles
+            ],
+            "statuses": Status,
+        },
+    )
+
+
+def _event_context(request: HttpRequest, event: Event) -> dict:
+    filter_form = PreorderFilterForm(request.GET or None)
+    filters = filter_form.filters()
+    matching = selectors.staff_event_preorders(event.pk, **filters)
+    page = Paginator(matching, PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return {
+        "event": event,
+        "cycle": event.cycle,
+        "phase": cycle_phase(event.cycle),
+        "in_review": event.cycle.in_review_at(timezone.now()),
+        "pool": pool_summary(event.pk),
+        "counts": selectors.status_counts([event.pk])[event.pk],
+        "filter_form": filter_form,
+        "filters": filters,
+        "filter_query": params.urlencode(),
+        "page": page,
+        "matching_count": page.paginator.count,
+        "auto_form": AutoFulfilForm(initial={"mode": event.fulfilment_mode}),
+        "log": selectors.event_audit_log(event.pk, limit=30),
+        "statuses": Status,
+    }
+
+
+@staff_required
+def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
+    return render(request, "preorders/staff/event.html", _event_context(request, event))
+
+
+def _selected_ids(event: Event, form: DecisionForm, request: HttpRequest) -> list[int]:
+    if form.cleaned_data.get("all_matching"):
+        filters = PreorderFilterForm(request.POST).filters()
+        return list(
+            selectors.staff_event_preorders(event.pk, **filters).values_list("pk", flat=True)
+        )
+    return form.cleaned_data["ids"]
+
+
+def _back_to_event(event: Event, request: HttpRequest) -> str:
+    """The event page with the filter the staff member was using."""
+    filters = PreorderFilterForm(request.POST)
+    kept = {name: request.POST.get(name, "") for name in filters.fields if request.POST.get(name)}
+    url = reverse("staff:event", args=[event.pk])
+    return f"{url}?{urlencode(kept)}" if kept else url
+
+
+@staff_required
+@require_POST
+def decide(request: HttpRequest, event_id: int) -> HttpResponse:
+    """Approve or deny the selected pre-orders (or all that match the filter), after a
+    confirmation that says how many and whether supply suffices."""
+    event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
+    form = DecisionForm(request.POST)
+    back = _back_to_event(event, request)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    action = form.cleaned_data["action"]
+    note = form.cleaned_data["note"]
+    ids = _selected_ids(event, form, request)
+    if not form.cleaned_data["confirmed"]:
+        counts = dict(
+            PreOrder.objects.filter(event=event, pk__in=ids)
+            .values_list("status")
+            .annotate(n=Count("id"))
+        )
+        return render(
+            request,
+            "preorders/staff/confirm_decision.html",
+            {
+                "event": event,
+                "action": action,
+                "ids": ids,
+                "counts": {Status(status).label: n for status, n in counts.items()},
+                "total": sum(counts.values()),
+                "pool": pool_summary(event.pk),
+                "to_approve": counts.get(Status.PENDING, 0) + counts.get(Status.DENIED, 0),
+                "to_deny": sum(n for status, n in counts.items() if status in decisions.DECIDABLE)
+                - counts.get(Status.DENIED, 0),
+                "note": note,
+                "back": back,
+            },
+        )
+    try:
+        if action == "approve":
+            result = decisions.approve(event.pk, ids, actor=request.user, note=note)
+            messages.success(request, result.summary("approved"))
+            if result.no_supply:
+                messages.warning(
+                    request,
+                    f"{len(result.no_supply)} could not be approved: the pool has no places left.",
+                )
+        else:
+            result = decisions.deny(event.pk, ids, actor=request.user, note=note)
+            messages.success(request, result.summary("denied"))
+    except decisions.DecisionError as error:
+        messages.error(request, error.message)
+    return redirect(back)
+
+
+@staff_required
+@require_POST
+def auto_fulfil(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
+    form = AutoFulfilForm(request.POST)
+    back = reverse("staff:event", args=[event.pk])
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    mode, seed = form.cleaned_data["mode"], form.cleaned_data["seed"]
+    if not form.cleaned_data["confirmed"]:
+        pending = PreOrder.objects.filter(event=event, status=Status.PENDING).count()
+        return render(
+            request,
+            "preorders/staff/confirm_auto_fulfil.html",
+            {
+                "event": event,
+                "mode": mode,
+                "mode_label": Event.FulfilmentMode(mode).label,
+                "seed": seed,
+                "pending": pending,
+                "pool": pool_summary(event.pk),
+            },
+        )
+    try:
+        result = decisions.auto_fulfil(event.pk, actor=request.user, mode=mode, seed=seed)
+    except decisions.DecisionError as error:
+        messages.error(request, error.message)
+        return redirect(back)
+    if mode != event.fulfilment_mode:
+        Event.objects.filter(pk=event.pk).update(fulfilment_mode=mode)
+    text = f"Auto-fulfil approved {len(result.changed)}; {len(result.no_supply)} still pending."
+    if result.seed is not None:
+        text += f" Ballot seed: {result.seed}."
+    messages.success(request, text)
+    return redirect(back)
+
+
+@staff_required
+def export_csv(request: HttpRequest, event_id: int) -> StreamingHttpResponse:
+    event = get_object_or_404(Event, pk=event_id)
+    filters = PreorderFilterForm(request.GET or None).filters()
+    rows = selectors.staff_event_preorders(event.pk, **filters).iterator(chunk_size=2000)
+
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+    header = [
+        "preorder_id", "member_name", "member_email", "placed_at_london", "status",
+        "payment", "amount_pence", "card_brand", "card_last4",
+    ]  # fmt: skip
+
+    def lines():
+        yield writer.writerow(header)
+        for preorder in rows:
+            yield writer.writerow(
+                [
+                    preorder.pk,
+                    _csv_safe(preorder.member.full_name),
+                    _csv_safe(preorder.member.email),
+                    london.to_london(preorder.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    preorder.status,
+                    preorder.payment_label,
+                    preorder.amount_pence,
+                    preorder.card_brand,
+                    preorder.card_last4,
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = (
+        f'attachment; filename="event-{event.pk}-preorders-{stamp}.csv"'
+    )
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    """Stop a spreadsheet from running a member-chosen name as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@staff_required
+def preorder_detail(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    preorder = get_object_or_404(
+        PreOrder.objects.select_related("member", "event", "cycle"), pk=preorder_id
+    )
+    return render(
+        request,
+        "preorders/staff/preorder.html",
+        {
+            "preorder": preorder,
+            "log": preorder.log_entries.select_related("actor").order_by("-created_at", "-id"),
+            "in_review": preorder.cycle.in_review_at(timezone.now()),
+            "emails": preorder.emails.order_by("-created_at")[:20],
+        },
+    )
+
+
+@staff_required
+@require_POST
+def decide_one(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    preorder = get_object_or_404(PreOrder, pk=preorder_id)
+    action = request.POST.get("action")
+    if action not in ("approve", "deny"):
+        messages.error(request, "Choose approve or deny.")
+        return redirect("staff:preorder", preorder.pk)
+    try:
+        decide_fn = decisions.approve if action == "approve" else decisions.deny
+        result = decide_fn(preorder.event_id, [preorder.pk], actor=request.user)
+    except decisions.DecisionError as error:
+        messages.error(request, error.message)
+    else:
+        if result.no_supply:
+            messages.error(request, "Not approved: the event's pool has no places left.")
+        elif result.not_decidable:
+            messages.error(request, "This pre-order can no longer be decided.")
+        else:
+            messages.success(request, f"Pre-order #{preorder.pk} {action}d.")
+    if request.POST.get("next") == "event":
+        return redirect("staff:event", preorder.event_id)
+    return redirect("staff:preorder", preorder.pk)
+
+
+@staff_required
+@require_POST
+def close_early(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = get_object_or_404(PresaleCycle, pk=cycle_id)
+    try:
+        close_window_early(cycle.pk, actor=request.user)
+    except CycleError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Pre-orders are closed. The review can start now.")
+    return redirect("staff:events")

@@ -1,0 +1,382 @@
+"""Writes on the ticket pool. Every change that could move supply or assignment takes the event's
+row lock first (lock_event), so approvals, voids and assignments of one event are serialised."""
+
+import csv
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from events.models import Event, EventLogEntry
+from tickets.models import Ticket
+from tickets.selectors import pool_summary
+
+
+class NoTicketAvailable(Exception):
+    pass
+
+
+def lock_event(event_id: int) -> Event:
+    """Lock an event's row for the rest of the current transaction: the pool's mutex."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock_event() must be called inside transaction.atomic().")
+    return Event.objects.select_for_update().get(pk=event_id)
+
+
+def assign_ticket(preorder) -> Ticket:
+    """Give a paid pre-order one concrete ticket of its event's pool, exactly once: a second call
+    returns the ticket it already has. The database guarantees one ticket per pre-order and one
+    pre-order per ticket (a one-to-one column)."""
+    with transaction.atomic():
+        lock_event(preorder.event_id)
+        existing = Ticket.objects.filter(preorder_id=preorder.pk).first()
+        if existing is not None:
+            return existing
+        ticket = (
+            Ticket.objects.select_for_update(skip_locked=True)
+            .filter(event_id=preorder.event_id, preorder__isnull=True, voided_at__isnull=True)
+            .order_by("id")
+            .first()
+        )
+        if ticket is None:
+            raise NoTicketAvailable(f"No ticket left in the pool of event {preorder.event_id}.")
+        ticket.preorder = preorder
+        ticket.assigned_at = timezone.now()
+        ticket.save(update_fields=["preorder", "assigned_at"])
+    return ticket
+
+
+# --- Pool management (staff) ---------------------------------------------------------------
+
+MAX_CODE_LENGTH = Ticket._meta.get_field("code").max_length
+MAX_IMPORT_CODES = 10_000
+MAX_GENERATE = 5_000
+PROBLEMS_SHOWN = 20
+
+# Box-office codes are read aloud at the door and typed into scanners: anything outside this set
+# is far more likely an export glitch (a stray quote, a non-breaking space) than a real code.
+CODE_PATTERN = re.compile(r"[A-Za-z0-9\-_./]+")
+ALLOWED_CHARACTERS = "letters A–Z, digits and - _ . /"
+HEADER_NAMES = frozenset(
+    {"code", "codes", "ticket", "tickets", "ticket code", "ticket codes", "barcode", "ticket id"}
+)
+# Crockford's base32: no I, L, O or U, so a code read over the phone cannot be misheard as another.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_PREFIX = "HC-"
+
+
+class PoolError(Exception):
+    """A pool change that was refused; the message is written for the staff member who asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    line: int | None  # None: about the file as a whole
+    message: str
+
+    def __str__(self) -> str:
+        return f"Line {self.line}: {self.message}" if self.line else self.message
+
+
+@dataclass
+class ImportReport:
+    """What an import did: either every code was imported, or none was and `problems` says why."""
+
+    imported: int = 0
+    problems: list[ImportProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def shown_problems(self) -> list[ImportProblem]:
+        return self.problems[:PROBLEMS_SHOWN]
+
+    @property
+    def more_problems(self) -> int:
+        return max(0, len(self.problems) - PROBLEMS_SHOWN)
+
+    @property
+    def headline(self) -> str:
+        if self.ok:
+            return f"Imported {self.imported:,} ticket code{'' if self.imported == 1 else 's'}."
+        n = len(self.problems)
+        return f"Nothing was imported: {n:,} problem{'' if n == 1 else 's'} to fix first."
+
+
+def _quoted(code: str, limit: int = 24) -> str:
+    return f"“{code if len(code) <= limit else code[: limit - 1] + '…'}”"
+
+
+def _describe_character(char: str) -> str:
+    return char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
+
+
+def _pick_delimiter(first_line: str) -> str:
+    # Spreadsheets in some locales export with ";" or tabs; a code can contain none of them.
+    for delimiter in (",", ";", "\t"):
+        if delimiter in first_line:
+            return delimiter
+    return ","
+
+
+def _is_header(cell: str) -> bool:
+    return " ".join(cell.lower().replace("_", " ").replace("-", " ").split()) in HEADER_NAMES
+
+
+def parse_ticket_codes(text: str) -> tuple[list[tuple[int, str]], list[ImportProblem]]:
+    """Read codes from pasted text or a CSV file: one per line, or the FIRST column of a CSV.
+
+    Rules, decided so that a clean export goes in unchanged and a damaged one is caught:
+    - Spaces around a code are stripped; quotes of a CSV cell are removed.
+    - An optional header on the first line ("code", "ticket code", …) is skipped.
+    - Blank lines (or rows whose cells are all empty) before the first code and after the last one
+      are ignored: editors and spreadsheets add them. A blank line *between* codes is reported,
+      because a hole in a box-office list usually means a row was lost.
+    - A row with other cells but an empty first cell is reported (the code column is missing).
+    - A code longer than 64 characters, or with characters other than ASCII letters, digits and
+      - _ . /, is reported. Codes are case-sensitive, as the database compares them.
+
+    Returns (line number, code) pairs and the problems found, both in line order."""
+    lines = re.split(r"\r\n|\r|\n", text)
+    rows: list[tuple[int, list[str]]] = []
+    delimiter = None
+    for number, line in enumerate(lines, start=1):
+        if delimiter is None and line.strip():
+            delimiter = _pick_delimiter(line)
+        cells = next(csv.reader([line], delimiter=delimiter or ","), [])
+        rows.append((number, [cell.strip() for cell in cells]))
+
+    filled = [i for i, (_, cells) in enumerate(rows) if any(cells)]
+    if not filled:
+        return [], []
+    rows = rows[filled[0] : filled[-1] + 1]
+    if rows[0][1] and _is_header(rows[0][1][0]):
+        rows = rows[1:]
+
+    codes: list[tuple[int, str]] = []
+    problems: list[ImportProblem] = []
+    for number, cells in rows:
+        code = cells[0] if cells else ""
+        if not any(cells):
+            problems.append(ImportProblem(number, "empty line between codes."))
+        elif not code:
+            problems.append(ImportProblem(number, "no code in the first column."))
+        elif len(code) > MAX_CODE_LENGTH:
+            problems.append(
+                ImportProblem(
+                    number,
+                    f"{_quoted(code)} is {len(code)} characters long; "
+                    f"a code has {MAX_CODE_LENGTH} at most.",
+                )
+            )
+        elif not CODE_PATTERN.fullmatch(code):
+            bad = sorted({_describe_character(c) for c in code if not CODE_PATTERN.fullmatch(c)})
+            problems.append(
+                ImportProblem(
+                    number,
+                    f"{_quoted(code)} contains {', '.join(bad)}; "
+                    f"codes may only use {ALLOWED_CHARACTERS}.",
+                )
+            )
+        else:
+            codes.append((number, code))
+    return codes, problems
+
+
+def _duplicate_problems(codes: list[tuple[int, str]]) -> list[ImportProblem]:
+    lines_by_code: dict[str, list[int]] = {}
+    for number, code in codes:
+        lines_by_code.setdefault(code, []).append(number)
+    problems = []
+    for code, numbers in lines_by_code.items():
+        if len(numbers) > 1:
+            where = ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
+            problems.append(
+                ImportProblem(
+                    numbers[0], f"{_quoted(code)} is listed more than once (lines {where})."
+                )
+            )
+    return problems
+
+
+def _existing_codes(codes: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """Codes already in any pool: code -> (event id, event title)."""
+    codes = list(codes)
+    found: dict[str, tuple[int, str]] = {}
+    # SQLite caps the number of query parameters; chunks keep any backend happy.
+    for start in range(0, len(codes), 500):
+        chunk = codes[start : start + 500]
+        for code, event_id, title in Ticket.objects.filter(code__in=chunk).values_list(
+            "code", "event_id", "event__title"
+        ):
+            found[code] = (event_id, title)
+    return found
+
+
+def _lock_existing_event(event_id: int) -> Event:
+    try:
+        return lock_event(event_id)
+    except Event.DoesNotExist:
+        raise PoolError("That event does not exist (any more).") from None
+
+
+def import_ticket_codes(event_id: int, text: str, *, actor) -> ImportReport:
+    """Add box-office codes to an event's pool: all of them, or none.
+
+    See parse_ticket_codes for how the text is read. Also refused: a code listed twice, a code
+    already in any event's pool (codes are unique club-wide), more than 10,000 codes at once, and
+    a text with no code at all. Every problem is reported with its line number. Raises PoolError
+    only if the event does not exist."""
+    codes, problems = parse_ticket_codes(text)
+    if not codes and not problems:
+        return ImportReport(problems=[ImportProblem(None, "No ticket codes found.")])
+    too_many = len(codes) + len(problems) > MAX_IMPORT_CODES
+    if too_many:
+        problems.insert(
+            0,
+            ImportProblem(
+                None,
+                f"That is {len(codes) + len(problems):,} lines of codes; import at most "
+                f"{MAX_IMPORT_CODES:,} at a time (split the file).",
+            ),
+        )
+    problems += _duplicate_problems(codes)
+
+    try:
+        with transaction.atomic():
+            event = _lock_existing_event(event_id)
+            if not too_many:
+                existing = _existing_codes({code for _, code in codes})
+                for number, code in codes:
+                    if code in existing:
+                        other_id, title = existing[code]
+                        where = (
+                            "this event's pool"
+                            if other_id == event.pk
+                            else f"the pool of “{title}”"
+                        )
+                        problems.append(
+                            ImportProblem(number, f"{_quoted(code)} is already in {where}.")
+                        )
+            if problems:
+                problems.sort(key=lambda p: p.line or 0)
+                return ImportReport(problems=problems)
+            now = timezone.now()
+            Ticket.objects.bulk_create(
+                Ticket(event_id=event.pk, code=code, created_at=now) for _, code in codes
+            )
+            EventLogEntry.objects.create(
+                event=event,
+                cycle_id=event.cycle_id,
+                actor=actor,
+                action="pool_import",
+                detail=f"Imported {len(codes)} codes",
+                data={"count": len(codes)},
+                created_at=now,
+            )
+    except IntegrityError:
+        # Another pool took one of these codes between our check and our insert.
+        return ImportReport(
+            problems=[
+                ImportProblem(
+                    None,
+                    "Some of these codes were added elsewhere at the same moment. "
+                    "Nothing was imported; please try again to see which.",
+                )
+            ]
+        )
+    return ImportReport(imported=len(codes))
+
+
+def new_ticket_code() -> str:
+    """A fresh unguessable code, e.g. HC-7K3M-Q9TX-2B4R: 60 random bits from `secrets`."""
+    chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+    return CODE_PREFIX + "-".join(chars[i : i + 4] for i in range(0, 12, 4))
+
+
+def _fresh_codes(count: int) -> set[str]:
+    codes: set[str] = set()
+    for _ in range(10):
+        while len(codes) < count:
+            codes.add(new_ticket_code())
+        codes -= set(_existing_codes(codes))
+        if len(codes) == count:
+            return codes
+    raise PoolError("Could not make enough new unique codes; please try again.")
+
+
+def generate_tickets(event_id: int, count: int, *, actor) -> int:
+    """Add `count` (1 to 5,000) new random codes to an event's pool; returns how many."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_GENERATE:
+        raise PoolError(f"Choose how many codes to generate: 1 to {MAX_GENERATE:,}.")
+    try:
+        with transaction.atomic():
+            event = _lock_existing_event(event_id)
+            now = timezone.now()
+            Ticket.objects.bulk_create(
+                Ticket(event_id=event.pk, code=code, created_at=now) for code in _fresh_codes(count)
+            )
+            EventLogEntry.objects.create(
+                event=event,
+                cycle_id=event.cycle_id,
+                actor=actor,
+                action="pool_generate",
+                detail=f"Generated {count} codes",
+                data={"count": count},
+                created_at=now,
+            )
+    except IntegrityError:
+        # Two runs drew the same 60-bit code at the same instant: astronomically rare.
+        raise PoolError(
+            "A new code clashed with one added at the same moment; please try again."
+        ) from None
+    return count
+
+
+def void_ticket(ticket_id: int, *, actor) -> Ticket:
+    """Take an unassigned ticket out of the pool for good (e.g. the box office cancelled it).
+
+    Refused for an assigned or already-void ticket, and when the pool would then hold fewer
+    tickets than there are approved places: every approved pre-order must keep its ticket."""
+    with transaction.atomic():
+        event_id = Ticket.objects.filter(pk=ticket_id).values_list("event_id", flat=True).first()
+        if event_id is None:
+            raise PoolError("That ticket does not exist.")
+        event = lock_event(event_id)
+        ticket = Ticket.objects.select_related("preorder__member").get(pk=ticket_id)
+        if ticket.voided_at is not None:
+            raise PoolError(f"Ticket {ticket.code} is already void.")
+        if ticket.preorder_id is not None:
+            raise PoolError(
+                f"Ticket {ticket.code} is assigned to {ticket.preorder.member.full_name}'s "
+                "pre-order and cannot be voided."
+            )
+        summary = pool_summary(event_id)
+        if summary.supply - 1 < summary.holding:
+            raise PoolError(
+                f"Voiding {ticket.code} would leave {summary.supply - 1} tickets for "
+                f"{summary.holding} approved places. Add tickets or deny a pre-order first."
+            )
+        now = timezone.now()
+        ticket.voided_at = now
+        ticket.voided_by = actor
+        ticket.save(update_fields=["voided_at", "voided_by"])
+        EventLogEntry.objects.create(
+            event=event,
+            cycle_id=event.cycle_id,
+            actor=actor,
+            action="ticket_void",
+            detail=f"Voided ticket {ticket.code}",
+            data={"ticket_id": ticket.pk, "code": ticket.code},
+            created_at=now,
+        )
+    return ticket
