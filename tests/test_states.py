@@ -34,7 +34,7 @@ def test_the_statuses():
     assert {status.value: status.label for status in Status} == {
         "pending": "Pending",
         "approved": "Approved",
-        "denied": "Not allocated",
+        "denied": "Denied",
         "cancelled": "Cancelled",
         "charging": "Charging",
         "paid": "Paid",
