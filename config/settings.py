@@ -95,6 +95,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # Tests use a file too (not the in-memory default): the charge run's threads and the live
+    # server need real locking, which SQLite's shared in-memory cache does not give.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "members.Member"
@@ -232,6 +235,63 @@ PRESALE_DEFAULT_DISCOUNT_PERCENT = env_int("PRESALE_DEFAULT_DISCOUNT_PERCENT", 1
 # Auto-fulfil every event (each with its own mode) when the review ends, before charging.
 PRESALE_AUTO_FULFIL = env_bool("PRESALE_AUTO_FULFIL", False)
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
+
+# --- Background work (Celery) -------------------------------------------------------------
+_broker = env_str("CELERY_BROKER_URL", env_str("REDIS_URL", ""))
+CELERY_BROKER_URL = _broker or "filesystem://"
+if not _broker:
+    _queue_dir = BASE_DIR / "var" / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir / "queue"),
+        "data_folder_out": str(_queue_dir / "queue"),
+        "processed_folder": str(_queue_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Redis: a task not acknowledged within this time is given to another worker. Longer than
+    # the longest task (a charge run batch), so a slow task is not run twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "Europe/London"
+CELERY_ENABLE_UTC = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the task for another
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How many charges go out at once, and how many PaymentIntents a second (Stripe allows 25/s per
+# endpoint; stay just under it).
+CHARGE_CONCURRENCY = env_int("CHARGE_CONCURRENCY", 16)
+CHARGE_RATE_PER_SECOND = env_int("CHARGE_RATE_PER_SECOND", 24)
+# A charge attempt with no answer for this long is settled by asking Stripe.
+CHARGE_STALE_AFTER_SECONDS = env_int("CHARGE_STALE_AFTER_SECONDS", 180)
+
+
+def _beat_schedule() -> dict:
+    from celery.schedules import crontab
+
+    from events.schedule import WEEKDAYS, WeeklyTime
+
+    charge = WeeklyTime.parse(PRESALE_CHARGE_AT)
+    return {
+        # The weekly run, in London time (CELERY_TIMEZONE), so DST never moves it.
+        "charge-run": {
+            "task": "payments.tasks.charge_due_cycles",
+            "schedule": crontab(
+                minute=charge.time.minute,
+                hour=charge.time.hour,
+                day_of_week=WEEKDAYS[charge.weekday].lower(),
+            ),
+        },
+        # Catch-up if beat or the workers were down at the charge time; a no-op otherwise.
+        "charge-run-catch-up": {"task": "payments.tasks.charge_due_cycles", "schedule": 300},
+        "reconcile-charges": {"task": "payments.tasks.reconcile_charges", "schedule": 120},
+        "stripe-events": {"task": "payments.tasks.process_pending_events", "schedule": 120},
+        "emails": {"task": "notifications.tasks.sweep_unsent_emails", "schedule": 300},
+    }
+
+
+CELERY_BEAT_SCHEDULE = _beat_schedule()
 
 LOGGING = {
     "version": 1,

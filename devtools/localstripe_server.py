@@ -3,7 +3,8 @@
 localstripe's own CLI binds every interface and pickles its whole store to a shared file in the
 temp folder on every write, which several instances then share and which slows down as data
 grows. This launcher binds loopback only, keeps everything in memory, and can register the
-app's webhook endpoint at start so signed events reach it.
+app's webhook endpoint at start so signed events reach it. It also accepts the `customer`
+filter on the PaymentIntent list, as real Stripe does.
 
     python -m devtools.localstripe_server --port 8420 \
         --webhook-url http://127.0.0.1:8000/payments/stripe/webhook/ --webhook-secret whsec_x
@@ -21,6 +22,20 @@ def _disable_persistence() -> None:
     resources.Store.try_load_from_disk = lambda self: None
 
 
+def _support_customer_filter() -> None:
+    """Real Stripe lists a customer's PaymentIntents (`GET /v1/payment_intents?customer=`);
+    localstripe answers that with a 400. The app's reconciliation relies on it, so teach it."""
+    original = resources.PaymentIntent._api_list_all.__func__
+
+    def list_all(cls, url, limit=None, starting_after=None, customer=None, **kwargs):
+        listing = original(cls, url, limit=limit, starting_after=starting_after, **kwargs)
+        if customer is not None:
+            listing._list = [intent for intent in listing._list if intent.customer == customer]
+        return listing
+
+    resources.PaymentIntent._api_list_all = classmethod(list_all)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -33,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--webhook-url and --webhook-secret go together")
 
     _disable_persistence()
+    _support_customer_filter()
     if args.webhook_url:
         webhooks.register_webhook("presale", args.webhook_url, args.webhook_secret, None)
 

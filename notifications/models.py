@@ -9,6 +9,7 @@ class OutboundEmail(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
@@ -32,13 +33,15 @@ class OutboundEmail(models.Model):
         related_name="emails",
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # When a worker took the row to send it; a claim older than the lease may be taken again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["queued", "sent", "failed"]),
+                condition=models.Q(status__in=["queued", "sending", "sent", "failed"]),
                 name="outbound_email_status_known",
             ),
             models.CheckConstraint(
@@ -70,3 +73,18 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} to {self.to}"
+
+
+class OutboundEmailAttachment(models.Model):
+    """A file sent with an email (a ticket's QR code, its calendar entry). Kept with the row so
+    a retry or a resend sends exactly the same thing."""
+
+    email = models.ForeignKey(OutboundEmail, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=100)
+    mimetype = models.CharField(max_length=100)
+    content = models.BinaryField()
+    # Set for an image shown inside the HTML body (<img src="cid:…">).
+    content_id = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return self.filename

@@ -1,5 +1,6 @@
 """An email backend that delivers into the database, for laptops and demos with no provider."""
 
+import email.message
 from collections.abc import Sequence
 
 from django.core.mail import EmailMessage
@@ -24,10 +25,13 @@ class OutboxEmailBackend(BaseEmailBackend):
                 subject=message.subject,
                 body_text=message.body,
                 body_html=html,
-                attachment_names=", ".join(
-                    getattr(attachment, "filename", None) or str(attachment[0])
-                    for attachment in message.attachments
-                ),
+                attachment_names=", ".join(_filename(item) for item in message.attachments),
             )
             count += 1
         return count
+
+
+def _filename(attachment) -> str:
+    if isinstance(attachment, email.message.MIMEPart):
+        return attachment.get_filename() or "(unnamed)"
+    return getattr(attachment, "filename", None) or str(attachment[0])

@@ -1,7 +1,11 @@
 """Emails: rendered from templates into an OutboundEmail row inside the caller's transaction, and
 delivered only after that transaction commits."""
 
+import datetime as dt
+import email.message
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -9,7 +13,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from notifications.models import OutboundEmail
+from notifications.models import OutboundEmail, OutboundEmailAttachment
+from notifications.signals import email_sent
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +32,22 @@ def render_email(template: str, context: dict) -> tuple[str, str, str]:
     return " ".join(subject.split()), text, html
 
 
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mimetype: str
+    content_id: str = ""  # for an image shown inline in the HTML
+
+
 def queue_email(
-    *, to_email: str, template: str, context: dict, member=None, preorder=None
+    *,
+    to_email: str,
+    template: str,
+    context: dict,
+    member=None,
+    preorder=None,
+    attachments: Sequence[Attachment] = (),
 ) -> OutboundEmail:
     subject, text, html = render_email(template, context)
     email = OutboundEmail.objects.create(
@@ -40,16 +59,32 @@ def queue_email(
         member=member,
         preorder=preorder,
     )
-    transaction.on_commit(lambda: deliver(email.pk))
+    OutboundEmailAttachment.objects.bulk_create(
+        OutboundEmailAttachment(
+            email=email,
+            filename=item.filename,
+            mimetype=item.mimetype,
+            content=item.content,
+            content_id=item.content_id,
+        )
+        for item in attachments
+    )
+    transaction.on_commit(lambda: dispatch(email.pk))
     return email
 
 
-def deliver(email_id: int) -> OutboundEmail:
-    """Try to send one queued email. A failure is recorded on the row, not raised: the row stays
-    retryable and the caller's request is not broken by an email outage."""
-    email = OutboundEmail.objects.get(pk=email_id)
-    if email.status == OutboundEmail.Status.SENT:
-        return email
+def dispatch(email_id: int) -> None:
+    """Hand an email to the background worker; if the broker cannot take it, the periodic sweep
+    (notifications.tasks.sweep_unsent_emails) picks the row up later."""
+    from notifications.tasks import deliver_email
+
+    try:
+        deliver_email.delay(email_id)
+    except Exception:  # broker down: the row is safe in the database
+        logger.exception("Could not enqueue email %s; the sweep will retry it.", email_id)
+
+
+def _build_message(email: OutboundEmail) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.body_text,
@@ -58,7 +93,55 @@ def deliver(email_id: int) -> OutboundEmail:
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
-    email.attempts += 1
+    for item in email.attachments.all():
+        maintype, subtype = item.mimetype.split("/", 1)
+        part = email_message_part()
+        part.set_content(
+            bytes(item.content),
+            maintype=maintype,
+            subtype=subtype,
+            disposition="inline" if item.content_id else "attachment",
+            filename=item.filename,
+            cid=f"<{item.content_id}>" if item.content_id else None,
+        )
+        message.attach(part)
+    return message
+
+
+def email_message_part() -> email.message.MIMEPart:
+    return email.message.MIMEPart()
+
+
+SEND_LEASE = dt.timedelta(minutes=10)
+
+
+def _claim(email_id: int) -> OutboundEmail | None:
+    """Take the row for sending, so a retry, the sweep and a resend never send it twice."""
+    now = timezone.now()
+    with transaction.atomic():
+        email = OutboundEmail.objects.select_for_update().get(pk=email_id)
+        if email.status == OutboundEmail.Status.SENT:
+            return None
+        if (
+            email.status == OutboundEmail.Status.SENDING
+            and email.claimed_at
+            and email.claimed_at > now - SEND_LEASE
+        ):
+            return None
+        email.status = OutboundEmail.Status.SENDING
+        email.claimed_at = now
+        email.attempts += 1
+        email.save(update_fields=["status", "claimed_at", "attempts"])
+    return email
+
+
+def deliver(email_id: int) -> OutboundEmail:
+    """Try to send one email. A failure is recorded on the row, not raised: the row stays
+    retryable and the caller's request is not broken by an email outage."""
+    email = _claim(email_id)
+    if email is None:
+        return OutboundEmail.objects.get(pk=email_id)
+    message = _build_message(email)
     try:
         message.send()
     except Exception as error:  # any provider or network failure
@@ -77,13 +160,9 @@ def deliver(email_id: int) -> OutboundEmail:
             email.body_html = ""
     email.save(
         update_fields=[
-            "status",
-            "attempts",
-            "error",
-            "sent_at",
-            "provider_message_id",
-            "body_text",
-            "body_html",
+            "status", "error", "sent_at", "provider_message_id", "body_text", "body_html"
         ]
-    )
+    )  # fmt: skip
+    if email.status == OutboundEmail.Status.SENT:
+        email_sent.send(sender=OutboundEmail, email=email)
     return email

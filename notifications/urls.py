@@ -5,5 +5,5 @@ from notifications import views
 app_name = "notifications"
 urlpatterns = [
     path("staff/outbox/", views.outbox, name="outbox"),
-    path("staff/outbox/<int:message_id>/", views.outbox_message, name="outbox_message"),
+    path("staff/outbox/<row_id:message_id>/", views.outbox_message, name="outbox_message"),
 ]

@@ -172,3 +172,129 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
     except (ValueError, stripe.SignatureVerificationError) as error:
         raise BadSignature(str(error)) from error
     return event.to_dict()
+
+
+# --- Off-session charges -------------------------------------------------------------------
+
+
+class StripeUnavailable(GatewayError):
+    """We do not know what Stripe did (network failure, timeout, 5xx after retries)."""
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """What Stripe says about a charge. `status` is "succeeded", "failed" or "processing"."""
+
+    status: str
+    payment_intent_id: str | None
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+def _outcome_of(intent) -> ChargeOutcome:
+    status = intent.status
+    if status == "succeeded":
+        return ChargeOutcome("succeeded", intent.id)
+    if status == "processing":
+        return ChargeOutcome("processing", intent.id)
+    if status == "requires_action":
+        # Off-session, nobody can authenticate: the bank wants the cardholder present.
+        return ChargeOutcome(
+            "failed",
+            intent.id,
+            "authentication_required",
+            "Your bank asked for authentication, which is not possible for this payment.",
+        )
+    error = intent.last_payment_error
+    return ChargeOutcome(
+        "failed",
+        intent.id,
+        (getattr(error, "decline_code", None) or getattr(error, "code", None) or status)
+        if error
+        else status,
+        (getattr(error, "message", None) or "") if error else f"Payment {status}.",
+    )
+
+
+def charge_off_session(
+    *,
+    amount_pence: int,
+    customer_id: str,
+    payment_method_id: str,
+    idempotency_key: str,
+    metadata: dict[str, str],
+) -> ChargeOutcome:
+    """Create and confirm a PaymentIntent for a saved card, with nobody present. Declines and
+    authentication demands are outcomes, not exceptions; only not knowing raises."""
+    try:
+        intent = client().v1.payment_intents.create(
+            params={
+                "amount": amount_pence,
+                "currency": "gbp",
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "off_session": True,
+                "confirm": True,
+                "metadata": metadata,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.CardError as error:
+        body = error.error
+        intent = getattr(body, "payment_intent", None) if body else None
+        return ChargeOutcome(
+            "failed",
+            getattr(intent, "id", None) if intent else None,
+            (getattr(body, "decline_code", None) or error.code or "card_declined"),
+            error.user_message or "Your card was declined.",
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.StripeError as error:
+        if error.http_status and error.http_status >= 500:
+            raise StripeUnavailable("Stripe failed.") from error
+        raise _translate(error) from error
+    return _outcome_of(intent)
+
+
+def payment_intent_outcome(payment_intent_id: str) -> ChargeOutcome:
+    try:
+        intent = client().v1.payment_intents.retrieve(payment_intent_id)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    return _outcome_of(intent)
+
+
+def find_charge(*, customer_id: str, idempotency_key: str) -> ChargeOutcome | None:
+    """The PaymentIntent a charge attempt created, found by the key in its metadata, or None if
+    Stripe never got that request. Lists are strongly consistent (search is not)."""
+    try:
+        page = client().v1.payment_intents.list(params={"customer": customer_id, "limit": 100})
+        for intent in page.auto_paging_iter():
+            if (intent.metadata or {}).get("charge_key") == idempotency_key:
+                return _outcome_of(intent)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    return None
+
+
+def refund(payment_intent_id: str, *, reason_key: str) -> str:
+    try:
+        refund_object = client().v1.refunds.create(
+            params={"payment_intent": payment_intent_id},
+            options={"idempotency_key": f"refund-{reason_key}"},
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    return refund_object.id
+
+
+def outcome_from_event_object(intent: dict) -> ChargeOutcome:
+    """The outcome a payment_intent.* webhook carries (already verified by its signature)."""
+    return _outcome_of(stripe.PaymentIntent.construct_from(intent, settings.STRIPE_SECRET_KEY))

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -19,7 +20,16 @@ class StripeEvent(models.Model):
     deliveries = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    preorder = models.ForeignKey(
+        "preorders.PreOrder",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stripe_events",
+    )
+    result = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -27,3 +37,72 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_id}"
+
+
+class ChargeRun(models.Model):
+    """One execution of the charge run for a cycle. A run that was killed is resumed by a new
+    run; the per-pre-order claims, not this row, are what prevent double charges."""
+
+    cycle = models.ForeignKey(
+        "events.PresaleCycle", on_delete=models.PROTECT, related_name="charge_runs"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    trigger = models.CharField(max_length=20, default="schedule")  # schedule / staff / command
+    claimed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Charge run {self.pk} for {self.cycle}"
+
+
+class ChargeAttempt(models.Model):
+    """One attempt to charge a pre-order, recorded *before* Stripe is called, with the
+    idempotency key the call will use. Its PaymentIntent id is filled in once Stripe answers;
+    an attempt with none is looked up at Stripe by its key before anything else happens."""
+
+    class Status(models.TextChoices):
+        STARTED = "started", "Started"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    preorder = models.ForeignKey(
+        "preorders.PreOrder", on_delete=models.PROTECT, related_name="charge_attempts"
+    )
+    run = models.ForeignKey(
+        ChargeRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts"
+    )
+    number = models.PositiveSmallIntegerField(default=1)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    amount_pence = models.PositiveIntegerField()
+    payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.STARTED)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["preorder", "number"], name="charge_attempt_number"),
+            # At most one attempt per pre-order may be in flight or have succeeded.
+            models.UniqueConstraint(
+                fields=["preorder"],
+                condition=models.Q(status__in=["started", "succeeded"]),
+                name="charge_attempt_one_live_per_preorder",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_pence__gt=0), name="charge_attempt_amount_positive"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="charge_attempt_status")]
+
+    def __str__(self) -> str:
+        return f"Charge attempt {self.idempotency_key} ({self.status})"

@@ -35,13 +35,25 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("Not a Stripe event")
     try:
         with transaction.atomic():
-            StripeEvent.objects.create(
+            stored = StripeEvent.objects.create(
                 stripe_id=event_id,
                 type=event_type,
                 payload=event,
                 livemode=bool(event.get("livemode")),
             )
+            transaction.on_commit(lambda: dispatch_event(stored.pk))
     except IntegrityError:
         StripeEvent.objects.filter(stripe_id=event_id).update(deliveries=F("deliveries") + 1)
         return HttpResponse("Duplicate, already received", status=200)
     return HttpResponse("Received", status=200)
+
+
+def dispatch_event(event_pk: int) -> None:
+    """Handle the event in the background; if the broker cannot take it, the event stays
+    "received" and the periodic sweep (payments.tasks.process_pending_events) handles it."""
+    from payments.tasks import process_stripe_event
+
+    try:
+        process_stripe_event.delay(event_pk)
+    except Exception:
+        logger.exception("Could not enqueue Stripe event %s; the sweep will handle it", event_pk)

@@ -17,8 +17,9 @@ from django.utils import timezone
 from events import london
 from events.models import Event, EventLogEntry, PresaleCycle
 from notifications.services import queue_email
-from preorders.models import PreOrder, PreOrderLogEntry
-from preorders.states import Status, check_transition
+from preorders.models import PreOrder
+from preorders.services import transition_many
+from preorders.states import Status
 from tickets.selectors import pool_summary
 from tickets.services import lock_event
 
@@ -65,32 +66,6 @@ def _lock_for_decisions(event_id: int, now: dt.datetime) -> tuple[PresaleCycle, 
     return cycle, lock_event(event_id)
 
 
-def _apply(
-    preorders: list[PreOrder], target: Status, *, actor, source: str, note: str, now: dt.datetime
-) -> None:
-    """Move already-locked, already-checked pre-orders to `target` in two queries, and log."""
-    if not preorders:
-        return
-    for preorder in preorders:
-        check_transition(preorder.status, target)
-    PreOrder.objects.filter(pk__in=[p.pk for p in preorders]).update(
-        status=target, status_changed_at=now, updated_at=now
-    )
-    PreOrderLogEntry.objects.bulk_create(
-        PreOrderLogEntry(
-            preorder=preorder,
-            source=source,
-            actor=actor,
-            action="status",
-            from_status=preorder.status,
-            to_status=target,
-            note=note,
-            created_at=now,
-        )
-        for preorder in preorders
-    )
-
-
 def _locked_preorders(event_id: int, preorder_ids: Iterable[int]) -> list[PreOrder]:
     ids = sorted({int(pk) for pk in preorder_ids})
     return list(
@@ -118,7 +93,9 @@ def approve(event_id: int, preorder_ids: Iterable[int], *, actor, note: str = ""
                 left -= 1
             else:
                 result.no_supply.append(preorder.pk)
-        _apply(to_approve, Status.APPROVED, actor=actor, source="staff", note=note, now=now)
+        transition_many(
+            to_approve, Status.APPROVED, actor=actor, source="staff", note=note, now=now
+        )
         result.changed = [p.pk for p in to_approve]
         result.left = left
     return result
@@ -138,7 +115,7 @@ def deny(event_id: int, preorder_ids: Iterable[int], *, actor, note: str = "") -
                 to_deny.append(preorder)
             else:
                 result.not_decidable.append(preorder.pk)
-        _apply(to_deny, Status.DENIED, actor=actor, source="staff", note=note, now=now)
+        transition_many(to_deny, Status.DENIED, actor=actor, source="staff", note=note, now=now)
         result.changed = [p.pk for p in to_deny]
         result.left = pool_summary(event.pk).left
     return result
@@ -180,7 +157,7 @@ def auto_fulfil(
             result.seed = seed
         label = Event.FulfilmentMode(mode).label
         note = f"Auto-fulfil: {label}" + (f", seed {seed}" if mode == "ballot" else "")
-        _apply(chosen, Status.APPROVED, actor=actor, source="staff", note=note, now=now)
+        transition_many(chosen, Status.APPROVED, actor=actor, source="staff", note=note, now=now)
         result.changed = [p.pk for p in chosen]
         chosen_ids = {p.pk for p in chosen}
         result.no_supply = [p.pk for p in pending if p.pk not in chosen_ids]
@@ -236,7 +213,7 @@ def lock_decisions(cycle_id: int) -> int:
         pending = list(
             PreOrder.objects.select_for_update().filter(cycle=cycle, status=Status.PENDING)
         )
-        _apply(
+        transition_many(
             pending,
             Status.DENIED,
             actor=None,

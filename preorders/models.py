@@ -69,6 +69,8 @@ class PreOrder(models.Model):
             return "Paid"
         if self.status == Status.FAILED:
             return f"Failed: {self.failure_reason}" if self.failure_reason else "Failed"
+        if self.status == Status.REFUNDED:
+            return "Refunded"
         return "Not charged"
 
     @property
@@ -88,6 +90,7 @@ MEMBER_LABELS = {
     Status.PAID: "Paid – sending your ticket",
     Status.TICKET_SENT: "Successful – Ticket Sent",
     Status.FAILED: "Failed – Card Declined",
+    Status.REFUNDED: "Refunded – no ticket",
 }
 
 

@@ -23,7 +23,7 @@ def _as_pk(value: object) -> int | None:
 def live_preorder(member: Member, cycle: PresaleCycle) -> PreOrder | None:
     return (
         PreOrder.objects.filter(member=member, cycle=cycle, status__in=LIVE_STATUSES)
-        .select_related("event", "cycle")
+        .select_related("event", "cycle", "ticket")
         .first()
     )
 

@@ -59,6 +59,42 @@ def transition(
     return preorder, True
 
 
+def transition_many(
+    preorders: list[PreOrder],
+    target: Status,
+    *,
+    actor: Member | None,
+    source: str,
+    note: str,
+    now: dt.datetime,
+) -> None:
+    """Move pre-orders the caller has already locked to `target`, in two queries, and log each.
+    Every move is checked first: one illegal move and nothing changes."""
+    if not preorders:
+        return
+    for preorder in preorders:
+        check_transition(preorder.status, target)
+    PreOrder.objects.filter(pk__in=[p.pk for p in preorders]).update(
+        status=target, status_changed_at=now, updated_at=now
+    )
+    PreOrderLogEntry.objects.bulk_create(
+        PreOrderLogEntry(
+            preorder=preorder,
+            source=source,
+            actor=actor,
+            action="status",
+            from_status=preorder.status,
+            to_status=target,
+            note=note,
+            created_at=now,
+        )
+        for preorder in preorders
+    )
+    for preorder in preorders:
+        preorder.status = target
+        preorder.status_changed_at = now
+
+
 def _open_event(event_id: object, now: dt.datetime) -> Event:
     """The event, if its cycle's pre-order window is open at `now`."""
     try:

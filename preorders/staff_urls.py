@@ -7,11 +7,21 @@ app_name = "staff"
 urlpatterns = [
     path("staff/", RedirectView.as_view(pattern_name="staff:events"), name="home"),
     path("staff/events/", views.events, name="events"),
-    path("staff/events/<int:event_id>/", views.event_detail, name="event"),
-    path("staff/events/<int:event_id>/decide/", views.decide, name="decide"),
-    path("staff/events/<int:event_id>/auto-fulfil/", views.auto_fulfil, name="auto_fulfil"),
-    path("staff/events/<int:event_id>/pre-orders.csv", views.export_csv, name="export_csv"),
-    path("staff/pre-orders/<int:preorder_id>/", views.preorder_detail, name="preorder"),
-    path("staff/pre-orders/<int:preorder_id>/decide/", views.decide_one, name="decide_one"),
-    path("staff/cycles/<int:cycle_id>/close-early/", views.close_early, name="close_early"),
+    path("staff/events/<row_id:event_id>/", views.event_detail, name="event"),
+    path("staff/events/<row_id:event_id>/decide/", views.decide, name="decide"),
+    path("staff/events/<row_id:event_id>/auto-fulfil/", views.auto_fulfil, name="auto_fulfil"),
+    path("staff/events/<row_id:event_id>/pre-orders.csv", views.export_csv, name="export_csv"),
+    path("staff/pre-orders/<row_id:preorder_id>/", views.preorder_detail, name="preorder"),
+    path("staff/pre-orders/<row_id:preorder_id>/decide/", views.decide_one, name="decide_one"),
+    path("staff/cycles/<row_id:cycle_id>/close-early/", views.close_early, name="close_early"),
+    path(
+        "staff/pre-orders/<row_id:preorder_id>/resend-ticket/",
+        views.resend_ticket,
+        name="resend_ticket",
+    ),
+    path(
+        "staff/events/<row_id:event_id>/resend-failed-tickets/",
+        views.resend_failed_tickets,
+        name="resend_failed_tickets",
+    ),
 ]

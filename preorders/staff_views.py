@@ -6,7 +6,9 @@ import csv
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.core.validators import validate_email
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,6 +25,8 @@ from preorders import decisions, selectors
 from preorders.models import PreOrder
 from preorders.staff_forms import AutoFulfilForm, DecisionForm, PreorderFilterForm
 from preorders.states import Status
+from tickets import delivery
+from tickets.models import Ticket
 from tickets.selectors import pool_summaries, pool_summary
 
 PAGE_SIZE = 50
@@ -90,6 +94,7 @@ def _event_context(request: HttpRequest, event: Event) -> dict:
         "auto_form": AutoFulfilForm(initial={"mode": event.fulfilment_mode}),
         "log": selectors.event_audit_log(event.pk, limit=30),
         "statuses": Status,
+        "failed_ticket_emails": delivery.failed_ticket_email_count(event.pk),
     }
 
 
@@ -271,6 +276,7 @@ def preorder_detail(request: HttpRequest, preorder_id: int) -> HttpResponse:
             "log": preorder.log_entries.select_related("actor").order_by("-created_at", "-id"),
             "in_review": preorder.cycle.in_review_at(timezone.now()),
             "emails": preorder.emails.order_by("-created_at")[:20],
+            "ticket": Ticket.objects.filter(preorder=preorder).first(),
         },
     )
 
@@ -294,7 +300,8 @@ def decide_one(request: HttpRequest, preorder_id: int) -> HttpResponse:
         elif result.not_decidable:
             messages.error(request, "This pre-order can no longer be decided.")
         else:
-            messages.success(request, f"Pre-order #{preorder.pk} {action}d.")
+            verb = "approved" if action == "approve" else "denied"
+            messages.success(request, f"Pre-order #{preorder.pk} {verb}.")
     if request.POST.get("next") == "event":
         return redirect("staff:event", preorder.event_id)
     return redirect("staff:preorder", preorder.pk)
@@ -311,3 +318,32 @@ def close_early(request: HttpRequest, cycle_id: int) -> HttpResponse:
     else:
         messages.success(request, "Pre-orders are closed. The review can start now.")
     return redirect("staff:events")
+
+
+@staff_required
+@require_POST
+def resend_ticket(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    preorder = get_object_or_404(PreOrder, pk=preorder_id)
+    to_email = (request.POST.get("to_email") or "").strip() or None
+    if to_email is not None:
+        try:
+            validate_email(to_email)
+        except ValidationError:
+            messages.error(request, "That is not a valid email address. Nothing was sent.")
+            return redirect("staff:preorder", preorder.pk)
+    try:
+        email = delivery.resend_ticket(preorder.pk, actor=request.user, to_email=to_email)
+    except delivery.ResendError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"The ticket is on its way to {email.to_email}.")
+    return redirect("staff:preorder", preorder.pk)
+
+
+@staff_required
+@require_POST
+def resend_failed_tickets(request: HttpRequest, event_id: int) -> HttpResponse:
+    event = get_object_or_404(Event, pk=event_id)
+    count = delivery.resend_failed_ticket_emails(event.pk, actor=request.user)
+    messages.success(request, f"Resending {count} ticket email{'s' if count != 1 else ''}.")
+    return redirect("staff:event", event.pk)

@@ -12,6 +12,9 @@ class Status(models.TextChoices):
     PAID = "paid", "Paid"
     TICKET_SENT = "ticket_sent", "Ticket sent"
     FAILED = "failed", "Failed"
+    # Paid, but the pool had no ticket after all: the payment was refunded (should never happen,
+    # since approval reserves a place; kept so that "charged => ticket" holds even then).
+    REFUNDED = "refunded", "Refunded"
 
 
 # Staff may change a decision (approved <-> denied) until the charge run starts.
@@ -21,9 +24,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.DENIED: frozenset({Status.APPROVED}),
     Status.CANCELLED: frozenset(),
     Status.CHARGING: frozenset({Status.PAID, Status.FAILED}),
-    Status.PAID: frozenset({Status.TICKET_SENT}),
+    Status.PAID: frozenset({Status.TICKET_SENT, Status.REFUNDED}),
     Status.TICKET_SENT: frozenset(),
     Status.FAILED: frozenset(),
+    Status.REFUNDED: frozenset(),
 }
 
 # A pre-order in one of these holds the member's one place in the cycle.

@@ -18,6 +18,23 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Hashing strength is not under test; the default hasher costs ~0.3 s a member.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_inline():
+    """Background tasks run inline, in the caller's thread, unless a test starts a real worker
+    (see test_celery_worker.py)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -166,3 +183,57 @@ def make_event(open_cycle):
         return Event.objects.create(cycle=cycle, **fields)
 
     return make
+
+
+@pytest.fixture
+def approved_preorder_factory(stripe_server, make_member, make_event):
+    """Pre-orders placed through localstripe with a given card, then approved by staff after
+    the window closed early; returns a function(number=...) -> PreOrder."""
+    from django.utils import timezone
+
+    from events.models import PresaleCycle
+    from preorders.models import PreOrder
+    from preorders.services import place_preorder
+    from tests.stripe_helpers import SUCCEEDS, new_confirmed_setup_intent
+
+    state = {"event": None}
+
+    def make(number: str = SUCCEEDS, event=None, approve: bool = True) -> PreOrder:
+        if event is None:
+            if state["event"] is None:
+                state["event"] = make_event(public_price_pence=2500, discount_percent=10)
+                _add_tickets(state["event"], 50)
+            event = state["event"]
+        member = make_member()
+        preorder = place_preorder(
+            member, event.pk, new_confirmed_setup_intent(stripe_server, member, number)
+        )
+        if approve:
+            from preorders.decisions import approve as approve_preorders
+
+            # Decisions need a closed window; reopen it afterwards so more can be placed.
+            cycle = PresaleCycle.objects.filter(pk=event.cycle_id)
+            cycle.update(closed_early_at=timezone.now())
+            approve_preorders(event.pk, [preorder.pk], actor=None)
+            cycle.update(closed_early_at=None)
+            preorder = PreOrder.objects.get(pk=preorder.pk)
+        return preorder
+
+    return make
+
+
+def _add_tickets(event, count: int) -> None:
+    from tickets.models import Ticket
+
+    Ticket.objects.bulk_create(
+        Ticket(event=event, code=f"E{event.pk}-{n:05d}") for n in range(count)
+    )
+
+
+def close_window(cycle_id: int) -> None:
+    """Close a cycle's pre-order window now, as staff do to start the review early."""
+    from django.utils import timezone
+
+    from events.models import PresaleCycle
+
+    PresaleCycle.objects.filter(pk=cycle_id).update(closed_early_at=timezone.now())

@@ -243,7 +243,14 @@ def test_a_denied_preorder_can_be_approved(review, place, staff):
 
 @pytest.mark.parametrize(
     "status",
-    [Status.CANCELLED, Status.CHARGING, Status.PAID, Status.TICKET_SENT, Status.FAILED],
+    [
+        Status.CANCELLED,
+        Status.CHARGING,
+        Status.PAID,
+        Status.TICKET_SENT,
+        Status.FAILED,
+        Status.REFUNDED,
+    ],
 )
 def test_cancelled_and_charged_preorders_cannot_be_decided(review, place, staff, status):
     add_tickets(review, 5)
@@ -379,6 +386,20 @@ def test_auto_fulfil_fifo_approves_the_earliest_pending_up_to_places_left(review
     logs = PreOrderLogEntry.objects.filter(to_status=Status.APPROVED, source="staff")
     assert logs.count() == 3
     assert all(log.note.startswith("Auto-fulfil") for log in logs)
+
+
+def test_auto_fulfil_fifo_records_no_ballot_seed(review, place, staff):
+    """A seed typed in the form means nothing to first come, first served: the log must not
+    call the draw a ballot."""
+    add_tickets(review, 1)
+    place(review)
+
+    result = decisions.auto_fulfil(review.pk, actor=staff, mode="fifo", seed=5)
+
+    entry = EventLogEntry.objects.get(action="auto_fulfil")
+    assert result.seed is None
+    assert entry.data["seed"] is None
+    assert "ballot" not in entry.detail.lower()
 
 
 def test_auto_fulfil_uses_the_events_mode_by_default(make_event, place, staff):
@@ -569,9 +590,7 @@ def test_lock_decisions_denies_pending_and_tells_each_member_once(
     told = [*pending, staff_denied]
     emails = OutboundEmail.objects.filter(template="not_allocated")
     assert sorted(emails.values_list("preorder_id", flat=True)) == sorted(p.pk for p in told)
-    assert sorted(emails.values_list("to_email", flat=True)) == sorted(
-        p.member.email for p in told
-    )
+    assert sorted(emails.values_list("to_email", flat=True)) == sorted(p.member.email for p in told)
     assert sorted(mail.to[0] for mail in mailoutbox) == sorted(p.member.email for p in told)
     for mail in mailoutbox:
         assert mail.subject == f"No ticket this time: {review.title}"

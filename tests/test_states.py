@@ -25,6 +25,7 @@ LEGAL = {
     ("charging", "paid"),
     ("charging", "failed"),
     ("paid", "ticket_sent"),
+    ("paid", "refunded"),
 }
 ALL_PAIRS = set(itertools.product([s.value for s in Status], repeat=2))
 ILLEGAL = sorted(ALL_PAIRS - LEGAL)
@@ -40,6 +41,7 @@ def test_the_statuses():
         "paid": "Paid",
         "ticket_sent": "Ticket sent",
         "failed": "Failed",
+        "refunded": "Refunded",
     }
 
 

@@ -125,6 +125,13 @@ def test_unknown_events_and_tickets_are_404(staff_client):
     assert staff_client.post("/staff/tickets/999999/void/").status_code == 404
 
 
+@pytest.mark.parametrize("huge", ["99999999999999999999999", "9223372036854775808"])
+def test_ids_too_big_for_the_database_are_404_not_500(staff_client, huge):
+    assert staff_client.get(f"/staff/events/{huge}/pool/").status_code == 404
+    assert staff_client.post(f"/staff/events/{huge}/pool/import/").status_code == 404
+    assert staff_client.post(f"/staff/tickets/{huge}/void/").status_code == 404
+
+
 # --- The page -------------------------------------------------------------------------------
 
 
@@ -280,11 +287,11 @@ def test_generate_codes(staff_client, event):
 @pytest.mark.parametrize(
     ("count", "message"),
     [
-        ("0", "greater than or equal to 1"),
-        ("5001", "less than or equal to 5000"),
-        ("ten", "Enter a whole number."),
-        ("", "This field is required."),
-        ("2.5", "Enter a whole number."),
+        ("0", "Generate at least 1 code."),
+        ("5001", "Generate at most 5,000 codes at a time."),
+        ("ten", "Enter a whole number from 1 to 5,000."),
+        ("", "Enter how many codes to generate: 1 to 5,000."),
+        ("2.5", "Enter a whole number from 1 to 5,000."),
     ],
 )
 def test_generate_refuses_bad_counts(staff_client, event, count, message):

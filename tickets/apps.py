@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class TicketsConfig(AppConfig):
     name = "tickets"
     verbose_name = "Tickets"
+
+    def ready(self) -> None:
+        from notifications.models import OutboundEmail
+        from notifications.signals import email_sent
+        from tickets.delivery import mark_ticket_sent
+
+        email_sent.connect(
+            lambda sender, email, **kwargs: mark_ticket_sent(email),
+            sender=OutboundEmail,
+            weak=False,
+            dispatch_uid="tickets.mark_ticket_sent",
+        )

@@ -64,4 +64,10 @@ class GenerateTicketsForm(forms.Form):
         max_value=MAX_GENERATE,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text=f"1 to {MAX_GENERATE:,} random codes like HC-7K3M-Q9TX-2B4R.",
+        error_messages={
+            "required": f"Enter how many codes to generate: 1 to {MAX_GENERATE:,}.",
+            "invalid": f"Enter a whole number from 1 to {MAX_GENERATE:,}.",
+            "min_value": "Generate at least 1 code.",
+            "max_value": f"Generate at most {MAX_GENERATE:,} codes at a time.",
+        },
     )

@@ -30,6 +30,8 @@ def assign_ticket(preorder) -> Ticket:
     """Give a paid pre-order one concrete ticket of its event's pool, exactly once: a second call
     returns the ticket it already has. The database guarantees one ticket per pre-order and one
     pre-order per ticket (a one-to-one column)."""
+    if preorder.status != "paid":
+        raise ValueError(f"Only a paid pre-order gets a ticket, not a {preorder.status} one.")
     with transaction.atomic():
         lock_event(preorder.event_id)
         existing = Ticket.objects.filter(preorder_id=preorder.pk).first()

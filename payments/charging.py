@@ -1,0 +1,343 @@
+"""The charge run: every approved pre-order of a cycle is charged off-session, once.
+
+Each pre-order is *claimed* (approved -> charging, with a ChargeAttempt row holding the
+idempotency key) under a row lock with SKIP LOCKED before Stripe is called, so two runs, two
+workers or a rerun never charge one pre-order twice — even against a Stripe stand-in that
+ignores idempotency keys. Charges then go out concurrently (CHARGE_CONCURRENCY threads) under a
+shared token bucket (CHARGE_RATE_PER_SECOND). An attempt left without an answer (a crash, a
+timeout) is settled by asking Stripe for the PaymentIntent it created — by id, or by the key
+in its metadata — and is only sent again if Stripe never received it."""
+
+import datetime as dt
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from events import london
+from events.models import Event, PresaleCycle
+from payments import gateway
+from payments.models import ChargeAttempt, ChargeRun
+from payments.ratelimit import TokenBucket
+from payments.settlement import refund_unticketed, settle
+from preorders.decisions import lock_decisions
+from preorders.models import PreOrder
+from preorders.services import transition_many
+from preorders.states import Status
+from tickets.selectors import pool_summaries
+
+logger = logging.getLogger(__name__)
+
+CLAIM_BATCH = 200
+
+
+class ChargeRunError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- Before the run --------------------------------------------------------------------------
+
+
+@dataclass
+class EventPreview:
+    event: Event
+    approved: int
+    total_pence: int
+    left: int
+
+    @property
+    def covered(self) -> bool:
+        return self.left >= 0
+
+    @property
+    def short_by(self) -> int:
+        return max(0, -self.left)
+
+
+@dataclass
+class RunPreview:
+    cycle: PresaleCycle
+    events: list[EventPreview] = field(default_factory=list)
+    pending: int = 0
+
+    @property
+    def approved(self) -> int:
+        return sum(item.approved for item in self.events)
+
+    @property
+    def total_pence(self) -> int:
+        return sum(item.total_pence for item in self.events)
+
+    @property
+    def covered(self) -> bool:
+        return all(item.covered for item in self.events)
+
+
+def preview(cycle_id: int) -> RunPreview:
+    """The dry run: who would be charged, how much in all, whether each pool covers them."""
+    cycle = PresaleCycle.objects.get(pk=cycle_id)
+    events = list(Event.objects.filter(cycle=cycle).order_by("starts_at", "id"))
+    pools = pool_summaries([event.pk for event in events])
+    sums = {
+        row["event_id"]: row
+        for row in PreOrder.objects.filter(cycle=cycle, status=Status.APPROVED)
+        .values("event_id")
+        .annotate(n=Count("id"), total=Sum("amount_pence"))
+    }
+    result = RunPreview(
+        cycle=cycle,
+        pending=PreOrder.objects.filter(cycle=cycle, status=Status.PENDING).count(),
+    )
+    for event in events:
+        row = sums.get(event.pk, {"n": 0, "total": 0})
+        result.events.append(EventPreview(event, row["n"], row["total"] or 0, pools[event.pk].left))
+    return result
+
+
+def approved_preorders(cycle_id: int):
+    return (
+        PreOrder.objects.filter(cycle_id=cycle_id, status=Status.APPROVED)
+        .select_related("member", "event")
+        .order_by("event__starts_at", "created_at")
+    )
+
+
+# --- The run ---------------------------------------------------------------------------------
+
+
+def start_run(
+    cycle_id: int, *, trigger: str, actor=None, now: dt.datetime | None = None, early: bool = False
+) -> ChargeRun:
+    """Lock decisions (pending -> not allocated, members told) and open a run record. Before the
+    cycle's charge time only an explicit early start (staff, command) is allowed, and never
+    while members can still pre-order."""
+    now = now or timezone.now()
+    cycle = PresaleCycle.objects.get(pk=cycle_id)
+    if now < cycle.window_ends_at:
+        raise ChargeRunError(
+            f"Pre-orders are open until {london.when(cycle.last_open_moment)}: "
+            "close the window before charging."
+        )
+    if now < cycle.charge_at and not early:
+        raise ChargeRunError(f"The charge run is due at {london.when(cycle.charge_at)}.")
+    lock_decisions(cycle.pk)
+    return ChargeRun.objects.create(cycle=cycle, trigger=trigger, triggered_by=actor)
+
+
+def execute_run(run_id: int) -> ChargeRun:
+    """Charge everything still approved in the run's cycle, then settle what was left hanging.
+    Safe to run twice, or two at once: each pre-order is claimed by exactly one of them."""
+    run = ChargeRun.objects.select_related("cycle").get(pk=run_id)
+    reconcile(cycle_id=run.cycle_id)
+    bucket = TokenBucket(settings.CHARGE_RATE_PER_SECOND)
+    with ThreadPoolExecutor(max_workers=settings.CHARGE_CONCURRENCY) as pool:
+        while True:
+            claimed = claim_batch(run, CLAIM_BATCH)
+            if not claimed:
+                break
+            run.claimed += len(claimed)
+            list(pool.map(lambda attempt_id: _charge_in_thread(attempt_id, bucket), claimed))
+    run.finished_at = timezone.now()
+    run.save(update_fields=["claimed", "finished_at"])
+    return run
+
+
+def run_charges(cycle_id: int, *, trigger: str, actor=None, early: bool = False) -> ChargeRun:
+    run = start_run(cycle_id, trigger=trigger, actor=actor, early=early)
+    return execute_run(run.pk)
+
+
+def claim_batch(run: ChargeRun, size: int) -> list[int]:
+    """Move up to `size` approved pre-orders to charging, each with a new ChargeAttempt carrying
+    the idempotency key its Stripe call will use. Rows another run has locked are skipped."""
+    now = timezone.now()
+    with transaction.atomic():
+        preorders = list(
+            PreOrder.objects.select_for_update(skip_locked=True)
+            .filter(cycle_id=run.cycle_id, status=Status.APPROVED)
+            .order_by("id")[:size]
+        )
+        if not preorders:
+            return []
+        numbers = dict(
+            ChargeAttempt.objects.filter(preorder__in=preorders)
+            .values_list("preorder_id")
+            .annotate(n=Count("id"))
+        )
+        attempts = ChargeAttempt.objects.bulk_create(
+            ChargeAttempt(
+                preorder=preorder,
+                run=run,
+                number=numbers.get(preorder.pk, 0) + 1,
+                idempotency_key=f"presale-{preorder.pk}-charge-{numbers.get(preorder.pk, 0) + 1}",
+                amount_pence=preorder.amount_pence,
+                created_at=now,
+            )
+            for preorder in preorders
+        )
+        transition_many(
+            preorders, Status.CHARGING, actor=None, source="system",
+            note=f"Claimed by charge run {run.pk}", now=now,
+        )  # fmt: skip
+    return [attempt.pk for attempt in attempts]
+
+
+def _charge_in_thread(attempt_id: int, bucket: TokenBucket) -> None:
+    try:
+        charge_attempt(attempt_id, bucket)
+    except Exception:
+        # One pre-order's trouble must not stop the run; its attempt stays open and
+        # reconciliation settles it.
+        logger.exception("Charge attempt %s failed unexpectedly", attempt_id)
+    finally:
+        close_old_connections()
+        connection.close()
+
+
+def charge_attempt(attempt_id: int, bucket: TokenBucket | None = None) -> None:
+    """Call Stripe for a claimed attempt and settle the answer. Without an answer, leave it."""
+    attempt = ChargeAttempt.objects.select_related("preorder").get(pk=attempt_id)
+    if attempt.status != ChargeAttempt.Status.STARTED:
+        return
+    preorder = attempt.preorder
+    if bucket is not None:
+        bucket.acquire()
+    try:
+        outcome = gateway.charge_off_session(
+            amount_pence=attempt.amount_pence,
+            customer_id=preorder.stripe_customer_id,
+            payment_method_id=preorder.payment_method_id,
+            idempotency_key=attempt.idempotency_key,
+            metadata={
+                "preorder_id": str(preorder.pk),
+                "cycle_id": str(preorder.cycle_id),
+                "charge_key": attempt.idempotency_key,
+            },
+        )
+    except gateway.StripeUnavailable:
+        logger.warning("No answer from Stripe for %s; reconciliation will settle it", attempt)
+        return
+    except gateway.GatewayError as error:
+        # Stripe refused the request itself (e.g. the card was removed): a failure, not a mystery.
+        outcome = gateway.ChargeOutcome("failed", None, error.code or "invalid_request", str(error))
+    settle(attempt.pk, outcome, source="stripe")
+
+
+# --- Reconciliation --------------------------------------------------------------------------
+
+
+def reconcile(
+    *, cycle_id: int | None = None, older_than: dt.timedelta | None = None
+) -> dict[str, int]:
+    """Settle attempts that have had no answer for a while by asking Stripe, and refund paid
+    pre-orders that could not get a ticket. Attempts younger than `older_than` (default:
+    CHARGE_STALE_AFTER_SECONDS) are left alone: another worker may still be waiting on them."""
+    if older_than is None:
+        older_than = dt.timedelta(seconds=settings.CHARGE_STALE_AFTER_SECONDS)
+    cutoff = timezone.now() - older_than
+    stale = ChargeAttempt.objects.filter(
+        status=ChargeAttempt.Status.STARTED, created_at__lte=cutoff
+    ).select_related("preorder")
+    if cycle_id is not None:
+        stale = stale.filter(preorder__cycle_id=cycle_id)
+    counts = {"settled": 0, "resent": 0, "unreachable": 0, "refunded": 0}
+    for attempt in stale.iterator():
+        try:
+            if attempt.payment_intent_id:
+                outcome = gateway.payment_intent_outcome(attempt.payment_intent_id)
+            else:
+                outcome = gateway.find_charge(
+                    customer_id=attempt.preorder.stripe_customer_id,
+                    idempotency_key=attempt.idempotency_key,
+                )
+        except gateway.StripeUnavailable:
+            counts["unreachable"] += 1
+            continue
+        if outcome is None:
+            # Stripe never received the request: sending it now (same key) cannot double-charge.
+            charge_attempt(attempt.pk)
+            counts["resent"] += 1
+        elif settle(attempt.pk, outcome, source="reconciliation"):
+            counts["settled"] += 1
+    unticketed = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=True)
+    if cycle_id is not None:
+        unticketed = unticketed.filter(cycle_id=cycle_id)
+    for preorder_id in unticketed.values_list("pk", flat=True):
+        refund_unticketed(preorder_id)
+        counts["refunded"] += 1
+    return counts
+
+
+# --- After the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    cycle: PresaleCycle
+    runs: list[ChargeRun]
+    charged: int
+    paid: int
+    failed: int
+    in_flight: int
+    failures_by_reason: dict[str, int]
+    total_taken_pence: int
+
+    @property
+    def started_at(self):
+        return min((run.started_at for run in self.runs), default=None)
+
+    @property
+    def finished_at(self):
+        if not self.runs or any(run.finished_at is None for run in self.runs):
+            return None
+        return max(run.finished_at for run in self.runs)
+
+
+def report(cycle_id: int) -> RunReport:
+    cycle = PresaleCycle.objects.get(pk=cycle_id)
+    attempts = ChargeAttempt.objects.filter(preorder__cycle=cycle)
+    totals = attempts.aggregate(
+        charged=Count("id"),
+        paid=Count("id", filter=Q(status=ChargeAttempt.Status.SUCCEEDED)),
+        failed=Count("id", filter=Q(status=ChargeAttempt.Status.FAILED)),
+        in_flight=Count("id", filter=Q(status=ChargeAttempt.Status.STARTED)),
+        taken=Sum("amount_pence", filter=Q(status=ChargeAttempt.Status.SUCCEEDED)),
+    )
+    reasons = dict(
+        attempts.filter(status=ChargeAttempt.Status.FAILED)
+        .values_list("failure_code")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    return RunReport(
+        cycle=cycle,
+        runs=list(cycle.charge_runs.order_by("started_at")),
+        charged=totals["charged"],
+        paid=totals["paid"],
+        failed=totals["failed"],
+        in_flight=totals["in_flight"],
+        failures_by_reason=reasons,
+        total_taken_pence=totals["taken"] or 0,
+    )
+
+
+def due_cycles(now: dt.datetime | None = None) -> list[int]:
+    """Cycles whose charge time has passed (within a week) and that still have approved
+    pre-orders or were never started, unless a run of theirs is under way."""
+    now = now or timezone.now()
+    busy = ChargeRun.objects.filter(
+        finished_at__isnull=True, started_at__gte=now - dt.timedelta(hours=1)
+    ).values("cycle_id")
+    return list(
+        PresaleCycle.objects.filter(charge_at__lte=now, charge_at__gte=now - dt.timedelta(days=7))
+        .filter(Q(charge_run_started_at__isnull=True) | Q(preorders__status=Status.APPROVED))
+        .exclude(pk__in=busy)
+        .distinct()
+        .values_list("pk", flat=True)
+    )

@@ -1,0 +1,139 @@
+"""Settling a charge attempt once Stripe's answer is known, from whichever arrives first: the
+synchronous response, a webhook, or reconciliation. The first moves the states; the others find
+the attempt settled and do nothing.
+
+    succeeded -> pre-order paid + one ticket assigned (same transaction) -> ticket email
+    failed    -> pre-order failed with the reason -> "Card declined – try public drop" email
+    no ticket -> (never expected: approval reserved one) refund, pre-order refunded, staff told
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.services import queue_email
+from payments import gateway
+from payments.models import ChargeAttempt
+from preorders.models import PreOrder
+from preorders.services import transition_many
+from preorders.states import Status
+from tickets.delivery import queue_ticket_email
+from tickets.services import NoTicketAvailable, assign_ticket
+
+logger = logging.getLogger(__name__)
+
+
+def settle(attempt_id: int, outcome: gateway.ChargeOutcome, *, source: str) -> bool:
+    """Apply Stripe's outcome to an attempt and its pre-order. Returns False if it was already
+    settled (a repeated webhook, or the webhook beat the synchronous answer)."""
+    if outcome.status == "processing":
+        _remember_payment_intent(attempt_id, outcome.payment_intent_id)
+        return False
+    refund_needed = False
+    now = timezone.now()
+    with transaction.atomic():
+        attempt = ChargeAttempt.objects.select_for_update().get(pk=attempt_id)
+        if outcome.payment_intent_id and not attempt.payment_intent_id:
+            attempt.payment_intent_id = outcome.payment_intent_id
+        if attempt.status != ChargeAttempt.Status.STARTED:
+            attempt.save(update_fields=["payment_intent_id"])
+            return False
+        preorder = PreOrder.objects.select_for_update().get(pk=attempt.preorder_id)
+        attempt.finished_at = now
+        if outcome.status == "succeeded":
+            attempt.status = ChargeAttempt.Status.SUCCEEDED
+            attempt.save()
+            transition_many(
+                [preorder], Status.PAID, actor=None, source=source,
+                note=f"Paid {preorder.amount_pence}p, {attempt.payment_intent_id}", now=now,
+            )  # fmt: skip
+            try:
+                ticket = assign_ticket(preorder)
+            except NoTicketAvailable:
+                refund_needed = True
+                logger.error("Pre-order %s was paid but its pool is empty", preorder.pk)
+            else:
+                queue_ticket_email(preorder, ticket)
+        else:
+            attempt.status = ChargeAttempt.Status.FAILED
+            attempt.failure_code = outcome.failure_code[:100]
+            attempt.failure_message = outcome.failure_message[:500]
+            attempt.save()
+            preorder.failure_reason = (
+                f"{outcome.failure_code}: {outcome.failure_message}"
+                if outcome.failure_message
+                else outcome.failure_code
+            )[:500]
+            preorder.save(update_fields=["failure_reason"])
+            transition_many(
+                [preorder], Status.FAILED, actor=None, source=source,
+                note=preorder.failure_reason, now=now,
+            )  # fmt: skip
+            queue_email(
+                to_email=preorder.member.email,
+                template="payment_failed",
+                context={"preorder": preorder, "member": preorder.member, "event": preorder.event},
+                member=preorder.member,
+                preorder=preorder,
+            )
+    if refund_needed:
+        refund_unticketed(preorder.pk)
+    return True
+
+
+def _remember_payment_intent(attempt_id: int, payment_intent_id: str | None) -> None:
+    if payment_intent_id:
+        ChargeAttempt.objects.filter(pk=attempt_id, payment_intent_id__isnull=True).update(
+            payment_intent_id=payment_intent_id
+        )
+
+
+def refund_unticketed(preorder_id: int) -> None:
+    """A paid pre-order with no ticket to give: give the money back and tell everyone. If
+    Stripe cannot be reached, the pre-order stays paid without a ticket and reconciliation
+    (payments.charging.reconcile) tries again."""
+    preorder = PreOrder.objects.select_related("member", "event").get(pk=preorder_id)
+    if preorder.status != Status.PAID or hasattr(preorder, "ticket"):
+        return
+    attempt = preorder.charge_attempts.get(status=ChargeAttempt.Status.SUCCEEDED)
+    try:
+        refund_id = gateway.refund(attempt.payment_intent_id, reason_key=attempt.idempotency_key)
+    except gateway.GatewayError:
+        logger.exception("Refund of pre-order %s failed; reconciliation will retry", preorder.pk)
+        return
+    with transaction.atomic():
+        locked = PreOrder.objects.select_for_update().get(pk=preorder.pk)
+        if locked.status != Status.PAID:
+            return
+        transition_many(
+            [locked], Status.REFUNDED, actor=None, source="system",
+            note=f"No ticket left in the pool: refunded ({refund_id})", now=timezone.now(),
+        )  # fmt: skip
+        context = {"preorder": preorder, "member": preorder.member, "event": preorder.event}
+        queue_email(
+            to_email=preorder.member.email,
+            template="refunded",
+            context=context,
+            member=preorder.member,
+            preorder=preorder,
+        )
+        alert_staff(
+            f"Pre-order #{preorder.pk} was paid but {preorder.event.title} had no ticket left; "
+            f"the payment was refunded ({refund_id}). Check the event's pool.",
+            preorder=preorder,
+        )
+
+
+def alert_staff(message: str, *, preorder=None) -> None:
+    from members.models import Member
+
+    for email in Member.objects.filter(is_staff=True, is_active=True).values_list(
+        "email", flat=True
+    ):
+        queue_email(
+            to_email=email,
+            template="staff_alert",
+            context={"message": message},
+            preorder=preorder,
+        )

@@ -1,0 +1,81 @@
+"""Staff pages for the charge run (dry-run preview, start, report) and the webhook log."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from events.models import PresaleCycle
+from members.permissions import staff_required
+from payments import charging
+from payments.models import StripeEvent
+from payments.stripe_events import process_event
+from payments.tasks import execute_charge_run
+
+
+@staff_required
+def charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = get_object_or_404(PresaleCycle, pk=cycle_id)
+    now = timezone.now()
+    return render(
+        request,
+        "payments/charge_run.html",
+        {
+            "cycle": cycle,
+            "preview": charging.preview(cycle.pk),
+            "report": charging.report(cycle.pk),
+            "window_closed": cycle.window_ends_at <= now,
+            "due": cycle.charge_at <= now,
+            "approved": list(charging.approved_preorders(cycle.pk)[:200]),
+        },
+    )
+
+
+@staff_required
+@require_POST
+def start_charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
+    cycle = get_object_or_404(PresaleCycle, pk=cycle_id)
+    if request.POST.get("confirm") != "charge":
+        messages.error(request, "Tick the confirmation to start charging cards.")
+        return redirect("payments:charge_run", cycle.pk)
+    try:
+        run = charging.start_run(cycle.pk, trigger="staff", actor=request.user, early=True)
+    except charging.ChargeRunError as error:
+        messages.error(request, error.message)
+        return redirect("payments:charge_run", cycle.pk)
+    execute_charge_run.delay(run.pk)
+    messages.success(
+        request, "The charge run has started. This page shows its progress; refresh to update."
+    )
+    return redirect("payments:charge_run", cycle.pk)
+
+
+@staff_required
+def webhook_log(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    events = StripeEvent.objects.select_related("preorder__member").order_by("-received_at", "-id")
+    if status in StripeEvent.Status.values:
+        events = events.filter(status=status)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "payments/webhook_log.html",
+        {"page": page, "status": status, "statuses": StripeEvent.Status.choices},
+    )
+
+
+@staff_required
+@require_POST
+def replay_webhook(request: HttpRequest, event_pk: int) -> HttpResponse:
+    event = get_object_or_404(StripeEvent, pk=event_pk)
+    if event.status != StripeEvent.Status.FAILED:
+        messages.error(request, "Only an event whose processing failed can be replayed.")
+        return redirect("payments:webhook_log")
+    event = process_event(event.pk)
+    if event.status == StripeEvent.Status.FAILED:
+        messages.error(request, f"Replay of {event.stripe_id} failed again: {event.error}")
+    else:
+        messages.success(request, f"Replayed {event.stripe_id}: {event.result}")
+    return redirect("payments:webhook_log")

@@ -1,0 +1,53 @@
+"""Background work for payments: thin tasks over the services, given primary keys."""
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from payments import charging
+from payments.models import StripeEvent
+from payments.stripe_events import process_event
+
+
+@shared_task(ignore_result=True)
+def charge_due_cycles() -> list[int]:
+    """Fired by beat at the charge time (Tuesday 19:00 London) and every few minutes after, as
+    a catch-up if beat or the workers were down at 19:00."""
+    runs = []
+    for cycle_id in charging.due_cycles():
+        run = charging.start_run(cycle_id, trigger="schedule")
+        execute_charge_run.delay(run.pk)
+        runs.append(run.pk)
+    return runs
+
+
+@shared_task(ignore_result=True)
+def execute_charge_run(run_id: int) -> None:
+    charging.execute_run(run_id)
+
+
+@shared_task(ignore_result=True)
+def reconcile_charges() -> dict[str, int]:
+    return charging.reconcile()
+
+
+@shared_task(ignore_result=True)
+def process_stripe_event(event_pk: int) -> None:
+    process_event(event_pk)
+
+
+@shared_task(ignore_result=True)
+def process_pending_events() -> int:
+    """Events whose task was lost (a broker outage when they arrived) or that failed."""
+    cutoff = timezone.now() - dt.timedelta(minutes=2)
+    ids = list(
+        StripeEvent.objects.filter(
+            status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED],
+            received_at__lte=cutoff,
+            attempts__lt=10,
+        ).values_list("pk", flat=True)[:500]
+    )
+    for event_pk in ids:
+        process_event(event_pk)
+    return len(ids)

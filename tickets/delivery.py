@@ -1,0 +1,140 @@
+"""Getting a ticket to its member: the email (with a QR code and a calendar entry), the
+dashboard's QR code, and the staff's resend tool. Resending never charges or assigns again."""
+
+import datetime as dt
+import io
+
+import segno
+from django.db import transaction
+from django.utils import timezone
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+
+from notifications.models import OutboundEmail
+from notifications.services import Attachment, queue_email
+from preorders.models import PreOrder, PreOrderLogEntry
+from preorders.services import transition_many
+from preorders.states import Status
+from tickets.models import Ticket
+
+QR_CONTENT_ID = "ticket-qr@harrys.club"
+TICKET_TEMPLATE = "ticket"
+EVENT_LENGTH = dt.timedelta(hours=3)
+
+
+class ResendError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def qr_png(code: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(code, error="m").save(buffer, kind="png", scale=8, border=2)
+    return buffer.getvalue()
+
+
+def qr_svg(code: str) -> str:
+    """An inline <svg> of the ticket's QR code, for the dashboard."""
+    return segno.make(code, error="m").svg_inline(scale=6, border=2, title=f"Ticket {code}")
+
+
+def calendar_entry(preorder: PreOrder, ticket: Ticket) -> bytes:
+    event = preorder.event
+    calendar = Calendar()
+    calendar.add("prodid", "-//Harry's Club//Presale//EN")
+    calendar.add("version", "2.0")
+    entry = CalendarEvent()
+    entry.add("uid", f"ticket-{ticket.pk}@harrys.club")
+    entry.add("dtstamp", timezone.now())
+    entry.add("dtstart", event.starts_at)
+    entry.add("dtend", event.starts_at + EVENT_LENGTH)
+    entry.add("summary", event.title)
+    entry.add("location", event.venue)
+    entry.add("description", f"Harry's Club ticket {ticket.code} for {preorder.member.full_name}.")
+    calendar.add_component(entry)
+    return calendar.to_ical()
+
+
+def queue_ticket_email(preorder: PreOrder, ticket: Ticket, *, to_email: str | None = None):
+    return queue_email(
+        to_email=to_email or preorder.member.email,
+        template=TICKET_TEMPLATE,
+        context={
+            "preorder": preorder,
+            "member": preorder.member,
+            "event": preorder.event,
+            "ticket": ticket,
+            "qr_content_id": QR_CONTENT_ID,
+        },
+        member=preorder.member,
+        preorder=preorder,
+        attachments=[
+            Attachment("ticket-qr.png", qr_png(ticket.code), "image/png", QR_CONTENT_ID),
+            Attachment("event.ics", calendar_entry(preorder, ticket), "text/calendar"),
+        ],
+    )
+
+
+def mark_ticket_sent(email: OutboundEmail) -> None:
+    """Once a ticket email has been delivered, the pre-order is "Successful – Ticket Sent"."""
+    if email.template != TICKET_TEMPLATE or email.preorder_id is None:
+        return
+    with transaction.atomic():
+        preorder = PreOrder.objects.select_for_update().get(pk=email.preorder_id)
+        if preorder.status == Status.PAID:
+            transition_many(
+                [preorder], Status.TICKET_SENT, actor=None, source="system",
+                note=f"Ticket emailed to {email.to_email}", now=timezone.now(),
+            )  # fmt: skip
+
+
+def resend_ticket(preorder_id: int, *, actor, to_email: str | None = None) -> OutboundEmail:
+    """Send a paid pre-order's ticket again, optionally to a corrected address."""
+    preorder = PreOrder.objects.select_related("member", "event").get(pk=preorder_id)
+    ticket = Ticket.objects.filter(preorder=preorder).first()
+    if ticket is None or preorder.status not in (Status.PAID, Status.TICKET_SENT):
+        raise ResendError("Only a paid pre-order with a ticket can have its ticket resent.")
+    with transaction.atomic():
+        email = queue_ticket_email(preorder, ticket, to_email=to_email)
+        PreOrderLogEntry.objects.create(
+            preorder=preorder,
+            source=PreOrderLogEntry.Source.STAFF,
+            actor=actor,
+            action="ticket_resent",
+            from_status=preorder.status,
+            to_status=preorder.status,
+            note=f"Ticket email resent to {email.to_email}",
+        )
+    return email
+
+
+def resend_failed_ticket_emails(event_id: int, *, actor) -> int:
+    """Resend every ticket of an event whose latest ticket email failed."""
+    latest_failed = [
+        preorder_id
+        for preorder_id, status in _latest_ticket_email_status(event_id).items()
+        if status == OutboundEmail.Status.FAILED
+    ]
+    for preorder_id in latest_failed:
+        resend_ticket(preorder_id, actor=actor)
+    return len(latest_failed)
+
+
+def _latest_ticket_email_status(event_id: int) -> dict[int, str]:
+    latest: dict[int, str] = {}
+    for preorder_id, status in (
+        OutboundEmail.objects.filter(template=TICKET_TEMPLATE, preorder__event_id=event_id)
+        .order_by("created_at", "id")
+        .values_list("preorder_id", "status")
+    ):
+        latest[preorder_id] = status
+    return latest
+
+
+def failed_ticket_email_count(event_id: int) -> int:
+    return sum(
+        1
+        for status in _latest_ticket_email_status(event_id).values()
+        if status == OutboundEmail.Status.FAILED
+    )
