@@ -12,6 +12,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("django-admin/", admin.site.urls),
+    # The email provider's delivery reports (bounces), authenticated by ANYMAIL_WEBHOOK_SECRET.
+    path("anymail/", include("anymail.urls")),
     path("", include("members.urls")),
     path("", include("notifications.urls")),
     path("", include("payments.urls")),

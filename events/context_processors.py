@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
@@ -6,4 +7,7 @@ from events.selectors import current_cycle
 
 def presale_cycle(request: HttpRequest) -> dict:
     # Lazy: pages that never show the cycle pay no query for it.
-    return {"presale_cycle": SimpleLazyObject(current_cycle)}
+    return {
+        "presale_cycle": SimpleLazyObject(current_cycle),
+        "email_provider": settings.EMAIL_PROVIDER,
+    }

@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from members.permissions import staff_required
-from notifications.models import OutboxMessage
+from notifications.models import OutboundEmail, OutboxMessage
 
 
 @staff_required
@@ -16,3 +16,17 @@ def outbox(request: HttpRequest) -> HttpResponse:
 def outbox_message(request: HttpRequest, message_id: int) -> HttpResponse:
     message = get_object_or_404(OutboxMessage, pk=message_id)
     return render(request, "notifications/outbox_message.html", {"message": message})
+
+
+@staff_required
+def email_log(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    emails = OutboundEmail.objects.select_related("preorder").order_by("-created_at", "-id")
+    if status in OutboundEmail.Status.values:
+        emails = emails.filter(status=status)
+    page = Paginator(emails, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "notifications/email_log.html",
+        {"page": page, "status": status, "statuses": OutboundEmail.Status.choices},
+    )
