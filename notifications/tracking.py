@@ -10,10 +10,10 @@ FAILED_EVENTS = {"bounced", "rejected", "failed"}
 
 def on_tracking_event(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
     event_type = event.event_type
-    if event_type == "unknown" and isinstance(event.esp_event, dict):
-        # Resend reports a failed send as its own type, which anymail does not map.
-        if event.esp_event.get("type") == "email.failed":
-            event_type = "failed"
+    # Resend reports a failed send as its own type, which anymail does not map.
+    esp_type = event.esp_event.get("type") if isinstance(event.esp_event, dict) else None
+    if event_type == "unknown" and esp_type == "email.failed":
+        event_type = "failed"
     if event_type not in FAILED_EVENTS or not event.message_id:
         return
     reason = event.description or event.mta_response or event_type
