@@ -1,6 +1,7 @@
 """Settings for Harry's Club Presale. Everything comes from the environment; with nothing set,
 the project runs on its embedded defaults (SQLite, localstripe, an in-app email outbox)."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -97,7 +98,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # Tests use a file too (not the in-memory default): the charge run's threads and the live
     # server need real locking, which SQLite's shared in-memory cache does not give.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+    # One file per test process, so two suites run side by side do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
+else:
+    # One test database per test process, so two suites run side by side never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "members.Member"

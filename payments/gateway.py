@@ -273,7 +273,8 @@ def find_charge(*, customer_id: str, idempotency_key: str) -> ChargeOutcome | No
     try:
         page = client().v1.payment_intents.list(params={"customer": customer_id, "limit": 100})
         for intent in page.auto_paging_iter():
-            if (intent.metadata or {}).get("charge_key") == idempotency_key:
+            metadata = intent.metadata.to_dict() if intent.metadata else {}
+            if metadata.get("charge_key") == idempotency_key:
                 return _outcome_of(intent)
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
         raise StripeUnavailable("Stripe did not answer.") from error

@@ -71,7 +71,9 @@ def localstripe_url():
 
 @pytest.fixture
 def stripe_server(localstripe_url, settings):
-    """Point the app at the test localstripe (as STRIPE_API_BASE does in real settings)."""
+    """Point the app at the test localstripe (as STRIPE_API_BASE does in real settings), emptied
+    of the previous test's objects (its registered webhook endpoints stay)."""
+    requests.delete(f"{localstripe_url}/_config/data", timeout=10).raise_for_status()
     settings.STRIPE_API_BASE = localstripe_url
     settings.STRIPE_JS_URL = f"{localstripe_url}/js.stripe.com/v3/"
     settings.STRIPE_SECRET_KEY = "sk_test_presale_tests"

@@ -44,3 +44,42 @@ def new_confirmed_setup_intent(stripe_url: str, member, number: str = SUCCEEDS) 
     result = confirm_card_setup(stripe_url, handle.client_secret, number)
     assert result["status_code"] == 200, result
     return handle.id
+
+
+def new_authenticated_setup_intent(stripe_url: str, member, number: str = NEEDS_3DS) -> str:
+    """A SetupIntent for a 3-D Secure card, confirmed and then authenticated by the cardholder
+    (what Stripe.js's "Complete authentication" step does)."""
+    from payments.services import start_card_setup
+
+    handle = start_card_setup(member)
+    first = confirm_card_setup(stripe_url, handle.client_secret, number)
+    assert first["status"] == "requires_action", first
+    response = requests.post(
+        f"{stripe_url}/v1/setup_intents/{handle.id}/confirm",
+        json={"key": "pk_test_presale_tests", "client_secret": handle.client_secret},
+        timeout=10,
+    )
+    assert response.json()["status"] == "succeeded", response.json()
+    return handle.id
+
+
+def payment_intents_by_preorder(stripe_url: str) -> dict[str, int]:
+    """How many PaymentIntents Stripe holds for each pre-order id (from their metadata)."""
+    counts: dict[str, int] = {}
+    starting_after = None
+    while True:
+        params = {"limit": 100, **({"starting_after": starting_after} if starting_after else {})}
+        response = requests.get(
+            f"{stripe_url}/v1/payment_intents",
+            params=params,
+            auth=("sk_test_presale_tests", ""),
+            timeout=30,
+        )
+        page = response.json()
+        for intent in page["data"]:
+            key = (intent.get("metadata") or {}).get("preorder_id")
+            if key:
+                counts[key] = counts.get(key, 0) + 1
+        if not page.get("has_more") or not page["data"]:
+            return counts
+        starting_after = page["data"][-1]["id"]
