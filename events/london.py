@@ -11,8 +11,10 @@ def to_london(moment: dt.datetime) -> dt.datetime:
 
 
 def clock(moment: dt.datetime) -> str:
-    """'7PM', '11:59PM'."""
+    """'7PM', '11:59PM', 'midnight'."""
     local = to_london(moment)
+    if (local.hour, local.minute) == (0, 0):
+        return "midnight"
     hour = local.hour % 12 or 12
     suffix = "AM" if local.hour < 12 else "PM"
     return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"

@@ -28,6 +28,19 @@ def live_preorder(member: Member, cycle: PresaleCycle) -> PreOrder | None:
     )
 
 
+def previous_live_preorder(member: Member, cycle: PresaleCycle) -> PreOrder | None:
+    """The member's pre-order of the cycle before `cycle`: while it is reviewed, charged and
+    ticketed (Monday to Tuesday night) members still look for it on their dashboard."""
+    return (
+        PreOrder.objects.filter(
+            member=member, cycle__week_start__lt=cycle.week_start, status__in=LIVE_STATUSES
+        )
+        .select_related("event", "cycle", "ticket")
+        .order_by("-cycle__week_start")
+        .first()
+    )
+
+
 def member_preorder(member: Member, preorder_id: object) -> PreOrder | None:
     pk = _as_pk(preorder_id)
     if pk is None:

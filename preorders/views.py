@@ -1,3 +1,5 @@
+import datetime as dt
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,6 +17,8 @@ from preorders.forms import EditPreorderForm, PlacePreorderForm
 from preorders.states import MEMBER_EDITABLE_STATUSES
 
 _SESSION_SETUP_INTENT = "card_setup_intent_id"
+# How long after its charge run last week's pre-order stays at the top of the dashboard.
+RECENT_OUTCOME = dt.timedelta(days=6)
 
 
 def _card_setup_context(request: HttpRequest) -> dict:
@@ -36,7 +40,10 @@ def _can_change(preorder) -> bool:
 def dashboard(request: HttpRequest) -> HttpResponse:
     cycle = current_cycle()
     preorder = selectors.live_preorder(request.user, cycle)
-    history = [p for p in selectors.member_history(request.user) if p != preorder]
+    previous = selectors.previous_live_preorder(request.user, cycle)
+    if previous is not None and previous.cycle.charge_at < timezone.now() - RECENT_OUTCOME:
+        previous = None  # long settled: it is in the history below
+    history = [p for p in selectors.member_history(request.user) if p not in (preorder, previous)]
     return render(
         request,
         "preorders/dashboard.html",
@@ -45,6 +52,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "window_open": cycle.is_open,
             "events": events_of_cycle(cycle),
             "preorder": preorder,
+            "previous": previous,
             "can_change": preorder is not None and _can_change(preorder),
             "history": history,
         },

@@ -36,7 +36,9 @@ def qr_png(code: str) -> bytes:
 
 def qr_svg(code: str) -> str:
     """An inline <svg> of the ticket's QR code, for the dashboard."""
-    return segno.make(code, error="m").svg_inline(scale=6, border=2, title=f"Ticket {code}")
+    return segno.make(code, error="m").svg_inline(
+        scale=6, border=2, title=f"Ticket {code}", omitsize=True
+    )
 
 
 def calendar_entry(preorder: PreOrder, ticket: Ticket) -> bytes:
