@@ -14,12 +14,14 @@ from events.models import Event
 from events.selectors import current_cycle
 from members.models import Invitation, Member
 from members.services import hash_token
+from tickets.services import generate_tickets
 
 STAFF_EMAIL = "staff@harrys.club"
 STAFF_PASSWORD = "club-staff-demo"  # noqa: S105 - demo login, printed on purpose
 MEMBER_PASSWORD = "club-member-demo"  # noqa: S105 - demo login, printed on purpose
 MEMBERS = [("alice@example.com", "Alice Archer"), ("bob@example.com", "Bob Baker")]
 INVITEE = "newcomer@example.com"
+TICKETS_PER_EVENT = 2  # small, so a demo review shows demand beyond supply
 
 EVENTS = [
     # title, venue, days after the cycle's Monday, hour, public price (pence), discount
@@ -27,6 +29,13 @@ EVENTS = [
     ("Comedy Late", "The Old Fire Station", 10, 21, 1800, {"discount_fixed_pence": 300}),
     ("Soul Supper Club", "Harry's Club, Dining Room", 12, 19, 4500, {"discount_percent": 20}),
 ]
+
+
+DESCRIPTIONS = {
+    "Jazz in the Cellar": "The house trio with a guest saxophonist, two sets, candle-lit.",
+    "Comedy Late": "Four comics trying out new material, hosted by a club favourite.",
+    "Soul Supper Club": "A three-course supper with a live soul band until late.",
+}
 
 
 @dataclass
@@ -48,17 +57,19 @@ def seed_demo() -> DemoLogins:
     cycle = current_cycle()
     monday = to_london(cycle.opens_at).replace(hour=0, minute=0, second=0, microsecond=0)
     for title, venue, days, hour, price, discount in EVENTS:
-        Event.objects.get_or_create(
+        event, created = Event.objects.get_or_create(
             cycle=cycle,
             title=title,
             defaults={
                 "venue": venue,
                 "starts_at": monday + dt.timedelta(days=days, hours=hour),
-                "description": f"{title}: a members' night at {venue}.",
+                "description": DESCRIPTIONS[title],
                 "public_price_pence": price,
                 **discount,
             },
         )
+        if created:
+            generate_tickets(event.pk, TICKETS_PER_EVENT, actor=staff)
 
     # A fresh link every run: only the token's hash is stored, so an old link cannot be shown.
     now = timezone.now()

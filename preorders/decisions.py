@@ -149,6 +149,7 @@ def auto_fulfil(
         )
         places = max(left, 0)
         if mode == Event.FulfilmentMode.FIFO:
+            seed = None  # a seed means nothing without a draw
             chosen = pending[:places]
         else:
             seed = secrets.randbits(63) if seed is None else seed
@@ -203,11 +204,13 @@ def lock_decisions(cycle_id: int) -> int:
     if settings.PRESALE_AUTO_FULFIL:
         for event_id in Event.objects.filter(cycle_id=cycle_id).values_list("pk", flat=True):
             auto_fulfil(event_id, actor=None)
-    now = timezone.now()
     with transaction.atomic():
         cycle = PresaleCycle.objects.select_for_update().get(pk=cycle_id)
         if cycle.decisions_locked:
             return 0
+        # Read the clock only once the lock is held: a decision that got the lock first must
+        # be recorded before the moment decisions were locked.
+        now = timezone.now()
         cycle.charge_run_started_at = now
         cycle.save(update_fields=["charge_run_started_at"])
         pending = list(

@@ -4,7 +4,8 @@ from events.models import Event
 from preorders.selectors import STAFF_SORTS
 from preorders.states import Status
 
-MAX_SELECTED = 10_000
+# Explicit selections come from one page of checkboxes; "all matching" is resolved server-side.
+MAX_SELECTED = 1_000
 
 
 class PreorderFilterForm(forms.Form):
@@ -44,6 +45,8 @@ class DecisionForm(forms.Form):
 
     def clean_ids(self):
         ids = self.cleaned_data["ids"]
+        if any(not 0 < pk < 2**63 for pk in ids):
+            raise forms.ValidationError("Those pre-orders do not exist.")
         if len(ids) > MAX_SELECTED:
             raise forms.ValidationError(f"Select at most {MAX_SELECTED} pre-orders at once.")
         return ids

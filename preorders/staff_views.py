@@ -116,7 +116,12 @@ def _selected_ids(event: Event, form: DecisionForm, request: HttpRequest) -> lis
 def _back_to_event(event: Event, request: HttpRequest) -> str:
     """The event page with the filter the staff member was using."""
     filters = PreorderFilterForm(request.POST)
-    kept = {name: request.POST.get(name, "") for name in filters.fields if request.POST.get(name)}
+    defaults = {"sort": "oldest"}
+    kept = {
+        name: value
+        for name in filters.fields
+        if (value := request.POST.get(name)) and value != defaults.get(name)
+    }
     url = reverse("staff:event", args=[event.pk])
     return f"{url}?{urlencode(kept)}" if kept else url
 
@@ -158,6 +163,8 @@ def decide(request: HttpRequest, event_id: int) -> HttpResponse:
                 - counts.get(Status.DENIED, 0),
                 "note": note,
                 "back": back,
+                "all_matching": form.cleaned_data.get("all_matching"),
+                "filters": PreorderFilterForm(request.POST).filters(),
             },
         )
     try:
