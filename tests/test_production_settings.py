@@ -53,7 +53,7 @@ def test_production_uses_the_real_stripe_and_secure_cookies():
         "print(s.STRIPE_API_BASE == '', s.STRIPE_JS_URL, s.SESSION_COOKIE_SECURE,"
         " s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.DEBUG)"
     )
-    result = _manage("shell", "-c", code, env=PRODUCTION_ENV)
+    result = _manage("shell", "--no-imports", "-c", code, env=PRODUCTION_ENV)
     assert result.stdout.split() == [
         "True",
         "https://js.stripe.com/v3/",
