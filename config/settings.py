@@ -91,6 +91,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # var/ is not in git: a fresh clone must still find a folder for the database file.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets readers proceed while one writer commits; IMMEDIATE takes the write lock at the
     # start of a transaction so concurrent writers queue instead of failing mid-transaction.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
