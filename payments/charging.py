@@ -263,7 +263,7 @@ def reconcile(
             # Stripe never received the request: sending it now (same key) cannot double-charge.
             charge_attempt(attempt.pk)
             counts["resent"] += 1
-        elif settle(attempt.pk, outcome, source="reconciliation"):
+        elif settle(attempt.pk, outcome, source="stripe"):
             counts["settled"] += 1
     unticketed = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=True)
     if cycle_id is not None:

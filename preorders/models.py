@@ -116,6 +116,12 @@ class PreOrderLogEntry(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(source__in=["member", "staff", "system", "stripe"]),
+                name="preorder_log_source_known",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} on pre-order #{self.preorder_id}"
