@@ -20,13 +20,15 @@ def deliver_email(self, email_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def sweep_unsent_emails() -> int:
-    """Re-enqueue emails that never left: a lost broker message, a worker killed mid-send, or a
-    failure whose retries ran out before the provider came back (up to two days old)."""
+def sweep_unsent_emails(older_than_seconds: int = 300) -> int:
+    """Re-enqueue emails that never left: a process killed between commit and enqueue, a lost
+    broker message, a worker killed mid-send, or a failure whose retries ran out before the
+    provider came back (up to two days old). Young rows are left to their own task; sending
+    twice is prevented by the row's claim either way."""
     now = timezone.now()
     stale = OutboundEmail.objects.filter(
         created_at__gte=now - dt.timedelta(days=2),
-        created_at__lte=now - dt.timedelta(minutes=5),
+        created_at__lte=now - dt.timedelta(seconds=older_than_seconds),
     ).filter(
         status__in=[OutboundEmail.Status.QUEUED, OutboundEmail.Status.SENDING]
     ) | OutboundEmail.objects.filter(
