@@ -105,12 +105,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # One test database per test process, so two suites run side by side never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+
+# The cache holds the sign-in throttle's counters. Locmem is per process: with several web
+# processes (gunicorn workers, machines) set REDIS_URL so they share one count.
+_cache_url = env_str("REDIS_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "members.Member"
 LOGIN_URL = "members:login"
 LOGIN_REDIRECT_URL = "preorders:dashboard"
 LOGOUT_REDIRECT_URL = "members:login"
+# Sign-in throttling (members/throttling.py): after this many failed sign-ins for one email, or
+# from one IP, within a fixed window, further attempts are refused (429) until the window ends.
+# Password-reset requests are limited the same way, per IP and per address.
+LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5)
+LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 900)
+# How many reverse proxies of ours append the client's address to X-Forwarded-For. 0: the header
+# is ignored (anyone can write it) and the throttle counts by REMOTE_ADDR.
+LOGIN_THROTTLE_PROXY_COUNT = env_int("LOGIN_THROTTLE_PROXY_COUNT", 0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",

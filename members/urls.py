@@ -9,7 +9,7 @@ urlpatterns = [
     path("invite/<str:token>/", views.accept_invitation, name="accept"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
+        views.ThrottledLoginView.as_view(
             template_name="members/login.html", redirect_authenticated_user=True
         ),
         name="login",
@@ -17,7 +17,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
+        views.ThrottledPasswordResetView.as_view(
             template_name="members/password_reset.html",
             form_class=QueuedPasswordResetForm,
             success_url=reverse_lazy("members:password_reset_done"),

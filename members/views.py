@@ -1,15 +1,73 @@
+import logging
+
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from members import services
+from members import services, throttling
 from members.forms import AcceptInvitationForm, InviteForm
 from members.models import Invitation
 from members.permissions import staff_required
+
+logger = logging.getLogger(__name__)
+
+THROTTLED_LOGIN = "Too many sign-in attempts. Please wait {wait} or reset your password."
+THROTTLED_RESET = "Too many password-reset requests. Please wait {wait} and try again."
+
+
+def _throttled(request, template: str, context: dict, refusal) -> HttpResponse:
+    logger.warning("Refused a %s attempt from %s", refusal.scope, throttling.client_ip(request))
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(refusal.retry_after)
+    add_never_cache_headers(response)
+    return response
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """Django's LoginView, refusing (429, without checking the password) once an email or an IP
+    has failed LOGIN_THROTTLE_ATTEMPTS times in the current window."""
+
+    def post(self, request, *args, **kwargs):
+        email = request.POST.get("username", "")
+        refusal = throttling.login_refusal(request, email)
+        if refusal is not None:
+            form = self.get_form_class()(request, initial={"username": email[:254]})
+            context = self.get_context_data(
+                form=form, throttled=THROTTLED_LOGIN.format(wait=refusal.wait)
+            )
+            return _throttled(request, self.template_name, context, refusal)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        throttling.login_failed(self.request, form.data.get("username", ""))
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        throttling.login_succeeded(form.data.get("username", ""))
+        return super().form_valid(form)
+
+
+class ThrottledPasswordResetView(auth_views.PasswordResetView):
+    """Django's PasswordResetView, sending at most LOGIN_THROTTLE_ATTEMPTS requests per IP and
+    per address in the current window."""
+
+    def post(self, request, *args, **kwargs):
+        email = request.POST.get("email", "")
+        refusal = throttling.reset_refusal(request, email)
+        if refusal is not None:
+            context = self.get_context_data(
+                form=self.get_form_class()(initial={"email": email[:254]}),
+                throttled=THROTTLED_RESET.format(wait=refusal.wait),
+            )
+            return _throttled(request, self.template_name, context, refusal)
+        throttling.reset_requested(request, email)
+        return super().post(request, *args, **kwargs)
 
 
 @never_cache

@@ -12,6 +12,8 @@ class OutboundEmail(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Replaced by a newer email (a ticket resent, maybe to a corrected address): never sent.
+        SUPERSEDED = "superseded", "Replaced by a resend"
 
     to_email = models.EmailField(max_length=254)
     template = models.CharField(max_length=60)
@@ -41,7 +43,9 @@ class OutboundEmail(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["queued", "sending", "sent", "failed"]),
+                condition=models.Q(
+                    status__in=["queued", "sending", "sent", "failed", "superseded"]
+                ),
                 name="outbound_email_status_known",
             ),
             models.CheckConstraint(

@@ -80,8 +80,8 @@ def dispatch(email_id: int) -> None:
 
     try:
         deliver_email.delay(email_id)
-    except Exception:  # broker down: the row is safe in the database
-        logger.exception("Could not enqueue email %s; the sweep will retry it.", email_id)
+    except Exception:  # broker down (or, inline, the task itself): the row is safe
+        logger.exception("Email %s was not handed to a worker; the sweep will retry it.", email_id)
 
 
 def _build_message(email: OutboundEmail) -> EmailMultiAlternatives:
@@ -120,7 +120,7 @@ def _claim(email_id: int) -> OutboundEmail | None:
     now = timezone.now()
     with transaction.atomic():
         email = OutboundEmail.objects.select_for_update().get(pk=email_id)
-        if email.status == OutboundEmail.Status.SENT:
+        if email.status in (OutboundEmail.Status.SENT, OutboundEmail.Status.SUPERSEDED):
             return None
         if (
             email.status == OutboundEmail.Status.SENDING

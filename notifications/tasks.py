@@ -8,7 +8,8 @@ from django.utils import timezone
 from notifications import services
 from notifications.models import OutboundEmail
 
-# Backoff between tries of one email: 30 s, 1 min, 2 min, … up to an hour, for about a day.
+# Backoff between tries of one email: 30 s, 1 min, 2 min, … up to an hour: about six hours in
+# all; the sweep goes on trying for two days.
 MAX_TRIES = 12
 
 
@@ -35,6 +36,8 @@ def sweep_unsent_emails(older_than_seconds: int = 300) -> int:
         status=OutboundEmail.Status.FAILED,
         created_at__gte=now - dt.timedelta(days=2),
         claimed_at__lte=now - dt.timedelta(hours=1),
+        # A bounce reported after sending is for staff to look at, not to send again.
+        sent_at__isnull=True,
     )
     ids = list(stale.values_list("pk", flat=True)[:1000])
     for email_id in ids:

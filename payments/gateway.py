@@ -1,6 +1,7 @@
 """The one module that talks to Stripe. Everything else calls these functions and gets plain
 dataclasses back, never Stripe objects, and sees Stripe failures as GatewayError."""
 
+import contextlib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -171,6 +172,9 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
         )
     except (ValueError, stripe.SignatureVerificationError) as error:
         raise BadSignature(str(error)) from error
+    except (AttributeError, TypeError) as error:
+        # Correctly signed, but JSON that is not an object (a list, a string, null).
+        raise BadSignature("The payload is not a Stripe event.") from error
     return event.to_dict()
 
 
@@ -250,11 +254,26 @@ def charge_off_session(
         )
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
         raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.IdempotencyError as error:
+        # The same key is still being processed (another worker, a resend): the outcome is
+        # unknown, not a refusal; reconciliation finds it.
+        raise StripeUnavailable("Stripe is still processing this charge.") from error
     except stripe.StripeError as error:
         if error.http_status and error.http_status >= 500:
             raise StripeUnavailable("Stripe failed.") from error
         raise _translate(error) from error
-    return _outcome_of(intent)
+    outcome = _outcome_of(intent)
+    if outcome.failure_code == "authentication_required":
+        cancel_payment_intent(intent.id)
+    return outcome
+
+
+def cancel_payment_intent(payment_intent_id: str) -> None:
+    """Cancel a PaymentIntent we have given up on, so that a late authentication by the
+    cardholder cannot take money for a pre-order already failed. Best effort: one that cannot be
+    cancelled any more is dealt with by settlement (a late success is refunded)."""
+    with contextlib.suppress(stripe.StripeError):
+        client().v1.payment_intents.cancel(payment_intent_id)
 
 
 def payment_intent_outcome(payment_intent_id: str) -> ChargeOutcome:

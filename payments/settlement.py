@@ -15,7 +15,7 @@ from django.utils import timezone
 from notifications.services import queue_email
 from payments import gateway
 from payments.models import ChargeAttempt
-from preorders.models import PreOrder
+from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition_many
 from preorders.states import Status
 from tickets.delivery import queue_ticket_email
@@ -30,7 +30,7 @@ def settle(attempt_id: int, outcome: gateway.ChargeOutcome, *, source: str) -> b
     if outcome.status == "processing":
         _remember_payment_intent(attempt_id, outcome.payment_intent_id)
         return False
-    refund_needed = False
+    refund_needed = late_success = changed = False
     now = timezone.now()
     with transaction.atomic():
         attempt = ChargeAttempt.objects.select_for_update().get(pk=attempt_id)
@@ -38,48 +38,105 @@ def settle(attempt_id: int, outcome: gateway.ChargeOutcome, *, source: str) -> b
             attempt.payment_intent_id = outcome.payment_intent_id
         if attempt.status != ChargeAttempt.Status.STARTED:
             attempt.save(update_fields=["payment_intent_id"])
-            return False
-        preorder = PreOrder.objects.select_for_update().get(pk=attempt.preorder_id)
-        attempt.finished_at = now
-        if outcome.status == "succeeded":
-            attempt.status = ChargeAttempt.Status.SUCCEEDED
-            attempt.save()
-            transition_many(
-                [preorder], Status.PAID, actor=None, source=source,
-                note=f"Paid {preorder.amount_pence}p, {attempt.payment_intent_id}", now=now,
-            )  # fmt: skip
-            try:
-                ticket = assign_ticket(preorder)
-            except NoTicketAvailable:
-                refund_needed = True
-                logger.error("Pre-order %s was paid but its pool is empty", preorder.pk)
-            else:
-                queue_ticket_email(preorder, ticket)
-        else:
-            attempt.status = ChargeAttempt.Status.FAILED
-            attempt.failure_code = outcome.failure_code[:100]
-            attempt.failure_message = outcome.failure_message[:500]
-            attempt.save()
-            preorder.failure_reason = (
-                f"{outcome.failure_code}: {outcome.failure_message}"
-                if outcome.failure_message
-                else outcome.failure_code
-            )[:500]
-            preorder.save(update_fields=["failure_reason"])
-            transition_many(
-                [preorder], Status.FAILED, actor=None, source=source,
-                note=preorder.failure_reason, now=now,
-            )  # fmt: skip
-            queue_email(
-                to_email=preorder.member.email,
-                template="payment_failed",
-                context={"preorder": preorder, "member": preorder.member, "event": preorder.event},
-                member=preorder.member,
-                preorder=preorder,
+            # Money taken for a pre-order already failed (e.g. a late 3-D Secure
+            # authentication): it has no ticket, so the money goes back.
+            late_success = bool(
+                attempt.status == ChargeAttempt.Status.FAILED
+                and outcome.status == "succeeded"
+                and outcome.payment_intent_id
             )
+        else:
+            refund_needed = _apply_outcome(attempt, outcome, source=source, now=now)
+            changed = True
+    if late_success:
+        refund_late_success(attempt.pk, outcome.payment_intent_id)
     if refund_needed:
-        refund_unticketed(preorder.pk)
-    return True
+        refund_unticketed(attempt.preorder_id)
+    return changed
+
+
+def _apply_outcome(attempt: ChargeAttempt, outcome, *, source: str, now) -> bool:
+    """Inside settle's transaction: move the attempt and its pre-order. Returns True when the
+    pre-order was paid but its pool had no ticket (it must be refunded after commit)."""
+    preorder = PreOrder.objects.select_for_update().get(pk=attempt.preorder_id)
+    attempt.finished_at = now
+    if outcome.status == "succeeded":
+        attempt.status = ChargeAttempt.Status.SUCCEEDED
+        attempt.save()
+        transition_many(
+            [preorder], Status.PAID, actor=None, source=source,
+            note=f"Paid {preorder.amount_pence}p, {attempt.payment_intent_id}", now=now,
+        )  # fmt: skip
+        try:
+            ticket = assign_ticket(preorder)
+        except NoTicketAvailable:
+            logger.error("Pre-order %s was paid but its pool is empty", preorder.pk)
+            return True
+        queue_ticket_email(preorder, ticket)
+        return False
+    attempt.status = ChargeAttempt.Status.FAILED
+    attempt.failure_code = outcome.failure_code[:100]
+    attempt.failure_message = outcome.failure_message[:500]
+    attempt.save()
+    preorder.failure_reason = (
+        f"{outcome.failure_code}: {outcome.failure_message}"
+        if outcome.failure_message
+        else outcome.failure_code
+    )[:500]
+    preorder.save(update_fields=["failure_reason"])
+    transition_many(
+        [preorder], Status.FAILED, actor=None, source=source,
+        note=preorder.failure_reason, now=now,
+    )  # fmt: skip
+    queue_email(
+        to_email=preorder.member.email,
+        template="payment_failed",
+        context={"preorder": preorder, "member": preorder.member, "event": preorder.event},
+        member=preorder.member,
+        preorder=preorder,
+    )
+    return False
+
+
+def refund_late_success(attempt_id: int, payment_intent_id: str) -> None:
+    attempt = ChargeAttempt.objects.select_related("preorder__member", "preorder__event").get(
+        pk=attempt_id
+    )
+    preorder = attempt.preorder
+    try:
+        refund_id = gateway.refund(payment_intent_id, reason_key=f"{attempt.idempotency_key}-late")
+    except gateway.GatewayError:
+        logger.exception("Late payment %s could not be refunded yet", payment_intent_id)
+        alert_staff(
+            f"Pre-order #{preorder.pk} failed, but Stripe later took payment {payment_intent_id}; "
+            "the automatic refund failed. Refund it in the Stripe dashboard.",
+            preorder=preorder,
+        )
+        return
+    with transaction.atomic():
+        PreOrderLogEntry.objects.create(
+            preorder=preorder,
+            source="stripe",
+            action="late_payment_refunded",
+            from_status=preorder.status,
+            to_status=preorder.status,
+            note=(
+                f"Payment {payment_intent_id} arrived after the pre-order failed: "
+                f"refunded ({refund_id})"
+            ),
+        )
+        queue_email(
+            to_email=preorder.member.email,
+            template="refunded",
+            context={"preorder": preorder, "member": preorder.member, "event": preorder.event},
+            member=preorder.member,
+            preorder=preorder,
+        )
+        alert_staff(
+            f"Pre-order #{preorder.pk} had failed, but payment {payment_intent_id} went through "
+            f"later; it was refunded automatically ({refund_id}).",
+            preorder=preorder,
+        )
 
 
 def _remember_payment_intent(attempt_id: int, payment_intent_id: str | None) -> None:

@@ -54,6 +54,8 @@ class PreOrder(models.Model):
         ]
         indexes = [
             models.Index(fields=["event", "status"], name="preorder_event_status"),
+            # The staff list of an event's pre-orders, in pre-order time order.
+            models.Index(fields=["event", "created_at", "id"], name="preorder_event_created"),
             models.Index(fields=["cycle", "status"], name="preorder_cycle_status"),
         ]
 

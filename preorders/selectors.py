@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet
 
 from events.models import PresaleCycle
@@ -91,6 +92,46 @@ def staff_event_preorders(
     return preorders.select_related("member").order_by(
         *STAFF_SORTS.get(sort, STAFF_SORTS["oldest"])
     )
+
+
+class _KnownCountPaginator(Paginator):
+    """A paginator told its count (from the per-status summary) instead of counting again."""
+
+    def __init__(self, object_list, per_page: int, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
+
+
+def staff_preorder_page(
+    event_id: int,
+    *,
+    status: str,
+    query: str,
+    sort: str,
+    page: object,
+    per_page: int,
+    counts: dict[str, int],
+) -> Page:
+    """One page of an event's pre-orders, fast at any depth: the page's ids come from an
+    index-only scan, then only those rows are fetched with their members; without a search, the
+    number of rows comes from the status counts the page shows anyway."""
+    ids = staff_event_preorders(event_id, status=status, query=query, sort=sort).values_list(
+        "pk", flat=True
+    )
+    if query:
+        paginator = Paginator(ids, per_page)
+    else:
+        total = counts.get(status, 0) if status else sum(counts.values())
+        paginator = _KnownCountPaginator(ids, per_page, total)
+    id_page = paginator.get_page(page)
+    page_ids = list(id_page.object_list)
+    rows = PreOrder.objects.select_related("member").in_bulk(page_ids)
+    id_page.object_list = [rows[pk] for pk in page_ids if pk in rows]
+    return id_page
 
 
 def status_counts(event_ids: Iterable[int]) -> dict[int, dict[str, int]]:

@@ -75,8 +75,10 @@ def events(request: HttpRequest) -> HttpResponse:
 def _event_context(request: HttpRequest, event: Event) -> dict:
     filter_form = PreorderFilterForm(request.GET or None)
     filters = filter_form.filters()
-    matching = selectors.staff_event_preorders(event.pk, **filters)
-    page = Paginator(matching, PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = selectors.status_counts([event.pk])[event.pk]
+    page = selectors.staff_preorder_page(
+        event.pk, **filters, page=request.GET.get("page"), per_page=PAGE_SIZE, counts=counts
+    )
     params = request.GET.copy()
     params.pop("page", None)
     return {
@@ -85,7 +87,7 @@ def _event_context(request: HttpRequest, event: Event) -> dict:
         "phase": cycle_phase(event.cycle),
         "in_review": event.cycle.in_review_at(timezone.now()),
         "pool": pool_summary(event.pk),
-        "counts": selectors.status_counts([event.pk])[event.pk],
+        "counts": counts,
         "filter_form": filter_form,
         "filters": filters,
         "filter_query": params.urlencode(),
@@ -334,6 +336,8 @@ def resend_ticket(request: HttpRequest, preorder_id: int) -> HttpResponse:
     to_email = (request.POST.get("to_email") or "").strip() or None
     if to_email is not None:
         try:
+            if len(to_email) > 254:
+                raise ValidationError("too long")
             validate_email(to_email)
         except ValidationError:
             messages.error(request, "That is not a valid email address. Nothing was sent.")

@@ -341,7 +341,9 @@ def test_a_payment_failed_event_fails_the_preorder_once_and_a_duplicate_changes_
 
     # The same event again, then another event about the same failure.
     assert deliver(client, event).status_code == 200
-    assert deliver(client, failed_event(attempt, pi_id=attempt.payment_intent_id)).status_code == 200
+    assert (
+        deliver(client, failed_event(attempt, pi_id=attempt.payment_intent_id)).status_code == 200
+    )
     assert StripeEvent.objects.get(stripe_id=event["id"]).deliveries == 2
     second = StripeEvent.objects.exclude(stripe_id=event["id"]).get()
     assert second.result == "failed: already settled"
@@ -418,9 +420,10 @@ def test_every_event_three_times_in_shuffled_order_ends_as_once_in_order(client,
                 events.append(failed_event(attempt, pi_id=pi_id))
         return events
 
-    for event in events_for(in_order):
+    events_for_in_order, events_for_shuffled = events_for(in_order), events_for(shuffled)
+    for event in events_for_in_order:
         assert deliver(client, event).status_code == 200
-    deliveries = events_for(shuffled) * 3
+    deliveries = events_for_shuffled * 3
     random.Random(20261117).shuffle(deliveries)
     for event in deliveries:
         assert deliver(client, event).status_code == 200
@@ -459,16 +462,76 @@ def test_every_event_three_times_in_shuffled_order_ends_as_once_in_order(client,
     ]
     assert final_state(in_order) == expected
     assert final_state(shuffled) == expected
-    shuffled_ids = {attempt.preorder_id for attempt in shuffled}
-    for stored in StripeEvent.objects.all():
-        is_shuffled = stored.payload["data"]["object"].get("metadata", {}).get("preorder_id")
-        expected_deliveries = 3 if is_shuffled and int(is_shuffled) in shuffled_ids else 1
-        if stored.type == "charge.updated":
-            continue
-        assert stored.deliveries == expected_deliveries, stored
-    assert StripeEvent.objects.count() == 3 * len(pattern) * 2
-    assert StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).count() == 0
+    deliveries_by_id = {event["id"]: 1 for event in events_for_in_order}
+    deliveries_by_id |= {event["id"]: 3 for event in events_for_shuffled}
+    assert dict(StripeEvent.objects.values_list("stripe_id", "deliveries")) == deliveries_by_id
+    assert not StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).exists()
+    assert StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSED).count() == 2 * len(
+        pattern
+    )
     assert Ticket.objects.filter(preorder__isnull=False).count() == 2 * pattern.count("succeeded")
+
+
+@pytest.mark.stripe
+def test_an_event_received_while_the_broker_is_down_is_kept_and_handled_by_the_sweep(
+    client, claimed, monkeypatch
+):
+    import datetime as dt
+
+    from payments.tasks import process_pending_events, process_stripe_event
+
+    (attempt,) = claimed(SUCCEEDS)
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(process_stripe_event, "delay", broker_down)
+    event = succeeded_event(attempt)
+    assert deliver(client, event).status_code == 200  # Stripe must not be told to retry
+    stored = StripeEvent.objects.get()
+    assert (stored.status, stored.attempts) == (StripeEvent.Status.RECEIVED, 0)
+    assert fresh(attempt.preorder).status == Status.CHARGING
+    # A repeated delivery is only counted; the sweep is what picks the event up.
+    assert deliver(client, event).status_code == 200
+    assert process_pending_events() == 0  # too recent: its task may still be on the way
+    StripeEvent.objects.update(received_at=stored.received_at - dt.timedelta(minutes=5))
+    assert process_pending_events() == 1
+    stored.refresh_from_db()
+    assert (stored.status, stored.deliveries, stored.result) == (
+        StripeEvent.Status.PROCESSED,
+        2,
+        "succeeded: settled",
+    )
+    assert fresh(attempt.preorder).status == Status.TICKET_SENT
+    assert process_pending_events() == 0
+
+
+@pytest.mark.stripe
+def test_money_taken_for_an_attempt_already_settled_as_failed_is_not_kept_without_a_ticket(
+    client, claimed, stripe_server
+):
+    """The synchronous path misread Stripe's answer (e.g. a 409 idempotency conflict or another
+    non-card error while Stripe did charge the card) and failed the pre-order; then Stripe's
+    payment_intent.succeeded arrives. The member must not stay charged without a ticket: the
+    payment is refunded (or, at the least, the pre-order gets its ticket)."""
+    (attempt,) = claimed(SUCCEEDS)
+    outcome = send_to_stripe(attempt)
+    assert outcome.status == "succeeded"
+    misread = gateway.ChargeOutcome("failed", None, "idempotency_error", "Stripe said 409.")
+    assert settle(attempt.pk, misread, source="stripe") is True
+    assert fresh(attempt.preorder).status == Status.FAILED
+
+    intent = stripe_get(stripe_server, f"payment_intents/{outcome.payment_intent_id}")
+    assert deliver(client, stripe_event("payment_intent.succeeded", intent)).status_code == 200
+
+    refunds = stripe_get(stripe_server, f"refunds?payment_intent={intent['id']}")["data"]
+    refunded = sum(refund["amount"] for refund in refunds)
+    has_ticket = Ticket.objects.filter(preorder_id=attempt.preorder_id).exists()
+    assert refunded == intent["amount"] or has_ticket, (
+        f"pre-order {attempt.preorder_id} is {fresh(attempt.preorder).status}, was charged "
+        f"{intent['amount']}p, refunded {refunded}p, has no ticket; the event says "
+        f"{StripeEvent.objects.get().result!r}"
+    )
 
 
 # --- The staff webhook log -----------------------------------------------------------------

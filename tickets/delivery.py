@@ -98,6 +98,13 @@ def resend_ticket(preorder_id: int, *, actor, to_email: str | None = None) -> Ou
     if ticket is None or preorder.status not in (Status.PAID, Status.TICKET_SENT):
         raise ResendError("Only a paid pre-order with a ticket can have its ticket resent.")
     with transaction.atomic():
+        # An older ticket email still waiting or failed must not go out later, maybe to a
+        # wrong address: the new one replaces it.
+        OutboundEmail.objects.filter(
+            preorder=preorder,
+            template=TICKET_TEMPLATE,
+            status__in=[OutboundEmail.Status.QUEUED, OutboundEmail.Status.FAILED],
+        ).update(status=OutboundEmail.Status.SUPERSEDED)
         email = queue_ticket_email(preorder, ticket, to_email=to_email)
         PreOrderLogEntry.objects.create(
             preorder=preorder,

@@ -1,0 +1,157 @@
+"""Throttling of sign-in attempts and password-reset requests, on Django's cache framework.
+
+A fixed-window counter per key: the windows are LOGIN_THROTTLE_WINDOW_SECONDS long and aligned
+to the epoch, so the time left in the current one is known exactly and can be shown ("wait 7
+minutes"). Keys are a SHA-256 of the lower-cased email, or of the client's IP address (an IPv6
+address by its /64, which one client usually owns whole), so the cache holds no addresses.
+
+The client IP is REMOTE_ADDR, unless LOGIN_THROTTLE_PROXY_COUNT says how many reverse proxies
+that we trust append to X-Forwarded-For: a client can write anything into that header, and only
+the entries our own proxies added are believed.
+
+The counters live in the default cache. Locmem (the embedded default) is per process: a
+production site with several web processes must set REDIS_URL so they share one count."""
+
+import hashlib
+import ipaddress
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+LOGIN_EMAIL = "login-email"
+LOGIN_IP = "login-ip"
+RESET_EMAIL = "reset-email"
+RESET_IP = "reset-ip"
+_PREFIX = "throttle"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused attempt: why, and how long until the window ends."""
+
+    scope: str
+    retry_after: int  # seconds
+
+    @property
+    def minutes(self) -> int:
+        return max(1, math.ceil(self.retry_after / 60))
+
+    @property
+    def wait(self) -> str:
+        return f"{self.minutes} minute{'' if self.minutes == 1 else 's'}"
+
+
+def normalise_email(value: object) -> str:
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The address the request came from: REMOTE_ADDR, or the entry of X-Forwarded-For that the
+    outermost of our LOGIN_THROTTLE_PROXY_COUNT trusted proxies saw, if the header has it."""
+    remote = request.META.get("REMOTE_ADDR", "") or ""
+    trusted = settings.LOGIN_THROTTLE_PROXY_COUNT
+    if trusted > 0:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= trusted:
+            remote = hops[-trusted]
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote  # not an address (a test client, a unix socket): count it as it is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _window() -> tuple[int, int]:
+    """The current window's number and the whole seconds left in it (at least 1)."""
+    length = max(1, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+    now = time.time()
+    number = int(now // length)
+    left = max(1, math.ceil((number + 1) * length - now))
+    return number, left
+
+
+def _key(scope: str, value: str, window: int) -> str:
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{_PREFIX}:{scope}:{digest}:{window}"
+
+
+def _count(scope: str, value: str) -> int:
+    window, _ = _window()
+    return cache.get(_key(scope, value, window), 0)
+
+
+def _hit(scope: str, value: str) -> int:
+    """Add one to the counter and return its new value (atomic on Redis and memcached)."""
+    window, left = _window()
+    key = _key(scope, value, window)
+    timeout = left + 1
+    cache.add(key, 0, timeout=timeout)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=timeout)
+        count = 1
+    # Not every backend keeps the expiry on incr (the database cache resets it).
+    cache.touch(key, timeout)
+    return count
+
+
+def refusal(checks: list[tuple[str, str]]) -> Refusal | None:
+    """A Refusal if any (scope, value) has used up its attempts in this window."""
+    limit = settings.LOGIN_THROTTLE_ATTEMPTS
+    for scope, value in checks:
+        if value and _count(scope, value) >= limit:
+            return Refusal(scope=scope, retry_after=_window()[1])
+    return None
+
+
+# --- Sign-in ----------------------------------------------------------------------------------
+
+
+def _login_checks(request: HttpRequest, email: object) -> list[tuple[str, str]]:
+    return [(LOGIN_EMAIL, normalise_email(email)), (LOGIN_IP, client_ip(request))]
+
+
+def login_refusal(request: HttpRequest, email: object) -> Refusal | None:
+    return refusal(_login_checks(request, email))
+
+
+def login_failed(request: HttpRequest, email: object) -> None:
+    for scope, value in _login_checks(request, email):
+        if value:
+            _hit(scope, value)
+
+
+def login_succeeded(email: object) -> None:
+    """A successful sign-in clears the email's failures (not the IP's: a shared address, or an
+    attacker with one account of their own, must not be able to reset it)."""
+    value = normalise_email(email)
+    if value:
+        cache.delete(_key(LOGIN_EMAIL, value, _window()[0]))
+
+
+# --- Password reset requests ------------------------------------------------------------------
+
+
+def _reset_checks(request: HttpRequest, email: object) -> list[tuple[str, str]]:
+    # By IP, and by address too, so nobody can flood one member's inbox from many addresses.
+    return [(RESET_IP, client_ip(request)), (RESET_EMAIL, normalise_email(email))]
+
+
+def reset_refusal(request: HttpRequest, email: object) -> Refusal | None:
+    return refusal(_reset_checks(request, email))
+
+
+def reset_requested(request: HttpRequest, email: object) -> None:
+    for scope, value in _reset_checks(request, email):
+        if value:
+            _hit(scope, value)

@@ -1,0 +1,943 @@
+"""A stateful property test of whole presale weeks: members, staff, the charge run, Stripe's
+webhooks and faults, interleaved at random by Hypothesis, with the product's invariants checked
+against the database and a real localstripe after every step.
+
+Each example plays one or two weekly cycles starting in a week with a clock change (the pre-order
+window of March or October 2027 crosses it), moving the clock (time-machine) from the open
+window through the review to after the Tuesday 19:00 charge time. Steps:
+
+- members place (card 4242 or the off-session decline 0341), switch event or card, cancel —
+  refused exactly when the rules say (window shut, one already live, card confirmation reused);
+- staff approve, deny, approve or deny everyone, auto-fulfil (FIFO or ballot), close the window
+  early, add tickets to a pool or void one — refused exactly outside the review or when a void
+  would leave an approved place without a ticket;
+- the run: start it (early or on time), claim a batch and charge only some claims (the rest are
+  a crashed worker's), a full run, the Tuesday beat task, reconciliation;
+- Stripe's webhooks, built from the real PaymentIntents on localstripe, signed, duplicated and
+  shuffled; a charge whose answer is lost (Stripe charged; we never heard); an email outage;
+  Celery's later email retries and the sweep.
+
+CI runs PRESALE_STATEFUL_EXAMPLES examples (15 by default); the long run is
+    PRESALE_STATEFUL_EXAMPLES=1000 .venv/bin/pytest tests/test_invariants_stateful.py -p no:xdist
+"""
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import json
+import os
+import random
+import time
+from collections import Counter
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import time_machine
+from django.conf import settings as django_settings
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.management.color import no_style
+from django.db import connection
+from django.db.models import Count, Max
+from django.test import Client, override_settings
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from events.models import Event, PresaleCycle
+from events.schedule import WeeklySchedule
+from events.selectors import current_cycle, cycle_for_week
+from events.services import CycleError, close_window_early
+from notifications import services as email_services
+from notifications.models import OutboundEmail
+from notifications.tasks import sweep_unsent_emails
+from payments import charging, gateway
+from payments.models import ChargeAttempt, ChargeRun, StripeEvent
+from payments.tasks import charge_due_cycles
+from preorders import decisions
+from preorders.decisions import DecisionError
+from preorders.models import PreOrder, PreOrderLogEntry
+from preorders.services import PreorderError, cancel_preorder, edit_preorder, place_preorder
+from preorders.states import LIVE_STATUSES, Status
+from tests.stripe_helpers import DECLINED_OFF_SESSION, SUCCEEDS, new_confirmed_setup_intent
+from tickets.delivery import resend_failed_ticket_emails
+from tickets.models import Ticket
+from tickets.selectors import pool_summary
+from tickets.services import PoolError, generate_tickets, void_ticket
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stripe]
+
+LONDON = ZoneInfo("Europe/London")
+# Mondays of weeks whose pre-order window (or the next week's) crosses a clock change:
+# BST starts on Sunday 28 March 2027 and ends on Sunday 31 October 2027.
+WEEKS = [dt.date(2027, 3, 15), dt.date(2027, 3, 22), dt.date(2027, 10, 18), dt.date(2027, 10, 25)]
+CARDS = st.sampled_from([SUCCEEDS, DECLINED_OFF_SESSION])
+PICK = st.integers(min_value=0, max_value=10**6)  # an index into whatever exists, modulo its size
+MASK = st.integers(min_value=0, max_value=2**16 - 1)  # which of the first 16 things to use
+WEBHOOK_URL = "/payments/stripe/webhook/"
+STRIPE_KEY = "sk_test_presale_tests"
+HOLDING_OR_AFTER = {Status.CHARGING, Status.PAID, Status.TICKET_SENT, Status.REFUNDED}
+
+# What happened across all examples of a run, printed at the end (pytest -s, or on failure).
+STATS: Counter = Counter()
+
+
+class EmailProviderDown(BaseEmailBackend):
+    """An email provider that cannot be reached."""
+
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("the email provider is down (stateful test)")
+
+
+OUTAGE_MAILERS = {"default": {"BACKEND": f"{__name__}.EmailProviderDown"}}
+
+
+# --- Helpers: a clean slate, Stripe's side of things ---------------------------------------------
+
+# Content types and permissions are made by migrations and not per example.
+KEPT_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
+
+
+def wipe_database() -> None:
+    tables = [
+        table
+        for table in connection.introspection.django_table_names(
+            only_existing=True, include_views=False
+        )
+        if table not in KEPT_TABLES
+    ]
+    connection.ops.execute_sql_flush(
+        connection.ops.sql_flush(no_style(), tables, reset_sequences=False, allow_cascade=True)
+    )
+
+
+def stripe_request(stripe_url: str, path: str, **params) -> dict:
+    response = requests.get(
+        f"{stripe_url}/v1/{path}", params=params, auth=(STRIPE_KEY, ""), timeout=30
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def all_payment_intents(stripe_url: str) -> list[dict]:
+    """Every PaymentIntent localstripe holds, in a stable order (by pre-order, then key)."""
+    intents: list[dict] = []
+    starting_after = None
+    while True:
+        params = {"limit": 100, **({"starting_after": starting_after} if starting_after else {})}
+        page = stripe_request(stripe_url, "payment_intents", **params)
+        intents += page["data"]
+        if not page.get("has_more") or not page["data"]:
+            break
+        starting_after = page["data"][-1]["id"]
+
+    def order(intent: dict):
+        metadata = intent.get("metadata") or {}
+        return (int(metadata.get("preorder_id") or 0), metadata.get("charge_key") or "")
+
+    return sorted(intents, key=order)
+
+
+def signed_delivery(client: Client, event: dict):
+    """POST an event to the webhook endpoint, signed as Stripe signs it."""
+    payload = json.dumps(event).encode()
+    timestamp = int(time.time())  # the travelled clock: the endpoint checks the same one
+    mac = hmac.new(
+        django_settings.STRIPE_WEBHOOK_SECRET.encode(),
+        f"{timestamp}.".encode() + payload,
+        hashlib.sha256,
+    )
+    return client.post(
+        WEBHOOK_URL,
+        data=payload,
+        content_type="application/json",
+        headers={"Stripe-Signature": f"t={timestamp},v1={mac.hexdigest()}"},
+    )
+
+
+def event_for(intent: dict) -> dict:
+    """The payment_intent.* event Stripe sends for a PaymentIntent in its current state. The
+    same PaymentIntent in the same state always gives the same event id: a redelivery."""
+    kind = (
+        "payment_intent.succeeded"
+        if intent["status"] == "succeeded"
+        else "payment_intent.payment_failed"
+    )
+    digest = hashlib.sha256(f"{intent['id']}:{kind}".encode()).hexdigest()[:24]
+    return {
+        "id": f"evt_{digest}",
+        "object": "event",
+        "api_version": "2025-10-29.clover",
+        "created": int(time.time()),
+        "livemode": False,
+        "type": kind,
+        "data": {"object": intent},
+    }
+
+
+def guarded(function):
+    """Marks the machine busy while a step or check runs: if one raises, teardown must not pile
+    a second failure (the final settlement) on top of the first."""
+
+    @functools.wraps(function)
+    def wrapper(self, *args, **kwargs):
+        self.busy = True
+        function(self, *args, **kwargs)
+        self.busy = False
+
+    return wrapper
+
+
+def expect(outcome: str, allowed: bool, refusal: Exception | None = None) -> None:
+    """A step was (not) refused; the rules said it should (not) be."""
+    STATS[f"{outcome}: {'done' if refusal is None else 'refused'}"] += 1
+    if refusal is None:
+        assert allowed, f"{outcome} was allowed but the rules refuse it"
+    else:
+        assert not allowed, f"{outcome} was refused although the rules allow it: {refusal}"
+
+
+# --- The machine -------------------------------------------------------------------------------
+
+
+class PresaleWeeks(RuleBasedStateMachine):
+    ctx: SimpleNamespace  # stripe_url, make_member, make_event: set by the test below
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+        self.traveller = None
+        self.clock = None
+        self.outage = None
+        wipe_database()
+        requests.delete(f"{self.ctx.stripe_url}/_config/data", timeout=10).raise_for_status()
+        self.client = Client()
+        self.cycle_ids: list[int] = []
+        self.event_ids: list[int] = []
+        self.members: list = []
+        self.staff = None
+        self.milestones: list[dt.datetime] = []
+        self.setup_intents: dict[int, str] = {}  # member id -> last SetupIntent a pre-order used
+
+    # --- Lookups ---
+
+    def _cycle(self, pick: int) -> PresaleCycle:
+        return PresaleCycle.objects.get(pk=self.cycle_ids[pick % len(self.cycle_ids)])
+
+    def _event(self, pick: int) -> Event:
+        return Event.objects.select_related("cycle").get(
+            pk=self.event_ids[pick % len(self.event_ids)]
+        )
+
+    def _preorder(self, pick: int) -> PreOrder | None:
+        ids = list(PreOrder.objects.order_by("id").values_list("pk", flat=True))
+        if not ids:
+            return None
+        return PreOrder.objects.select_related("member", "cycle", "event").get(
+            pk=ids[pick % len(ids)]
+        )
+
+    def _member(self, member_id: int):
+        return next(member for member in self.members if member.pk == member_id)
+
+    def _unsent_attempts(self) -> list[ChargeAttempt]:
+        """Claimed attempts whose charge request never reached Stripe (a crashed worker's)."""
+        at_stripe = {
+            (intent.get("metadata") or {}).get("charge_key")
+            for intent in all_payment_intents(self.ctx.stripe_url)
+        }
+        return [
+            attempt
+            for attempt in ChargeAttempt.objects.filter(status=ChargeAttempt.Status.STARTED)
+            .select_related("preorder")
+            .order_by("id")
+            if attempt.idempotency_key not in at_stripe
+        ]
+
+    @staticmethod
+    def _in_review(cycle: PresaleCycle) -> bool:
+        cycle.refresh_from_db()
+        return cycle.in_review_at(timezone.now())
+
+    def _set_outage(self, on: bool) -> None:
+        if on and self.outage is None:
+            self.outage = override_settings(MAILERS=OUTAGE_MAILERS)
+            self.outage.enable()
+        elif not on and self.outage is not None:
+            self.outage.disable()
+            self.outage = None
+
+    # --- Set-up ---
+
+    @initialize(
+        week=st.sampled_from(WEEKS),
+        two_cycles=st.booleans(),
+        pools=st.lists(st.integers(0, 3), min_size=4, max_size=4),
+        start_hours=st.integers(0, 150),
+    )
+    @guarded
+    def set_up_weeks(self, week, two_cycles, pools, start_hours):
+        opens_at = WeeklySchedule.from_settings().cycle(week).opens_at
+        self.traveller = time_machine.travel(
+            opens_at + dt.timedelta(hours=start_hours, minutes=7), tick=True
+        )
+        self.clock = self.traveller.start()
+        first = current_cycle()
+        assert first.week_start == week
+        cycles = [first] + ([cycle_for_week(week + dt.timedelta(weeks=1))] if two_cycles else [])
+        for cycle in cycles:
+            # Whatever the clock change, the window is Monday 00:00 to Sunday 23:59:59 and the
+            # run is due at 19:00 on Tuesday, London time.
+            opens, closes = cycle.opens_at.astimezone(LONDON), cycle.closes_at.astimezone(LONDON)
+            charge = cycle.charge_at.astimezone(LONDON)
+            assert (opens.weekday(), opens.time()) == (0, dt.time(0, 0))
+            assert (closes.weekday(), closes.time()) == (0, dt.time(0, 0))
+            assert (charge.weekday(), charge.time()) == (1, dt.time(19, 0))
+            assert closes.date() - opens.date() == dt.timedelta(days=7)
+            self.cycle_ids.append(cycle.pk)
+            for n, price in enumerate((2500, 1800)):
+                event = self.ctx.make_event(
+                    cycle=cycle,
+                    title=f"Week {cycle.week_start:%d %b} event {n + 1}",
+                    public_price_pence=price,
+                    discount_percent=10 * n or None,
+                )
+                self.event_ids.append(event.pk)
+        self.staff = self.ctx.make_member(is_staff=True, full_name="Harriet Staff")
+        self.members = [self.ctx.make_member() for _ in range(4)]
+        for event_id, count in zip(self.event_ids, pools, strict=False):
+            if count:
+                generate_tickets(event_id, count, actor=self.staff)
+        for cycle in cycles:
+            self.milestones += [
+                cycle.opens_at + dt.timedelta(days=3, hours=5),
+                cycle.closes_at - dt.timedelta(minutes=10),  # Sunday 23:50
+                cycle.closes_at + dt.timedelta(seconds=5),  # review (and next window) open
+                cycle.charge_at - dt.timedelta(minutes=30),  # Tuesday 18:30
+                cycle.charge_at + dt.timedelta(minutes=1),  # the run is due
+            ]
+        self.milestones.sort()
+        STATS["examples"] += 1
+        STATS[f"cycles: {len(cycles)}"] += 1
+
+    # --- The clock ---
+
+    @rule(steps=st.integers(1, 2))
+    @guarded
+    def advance_clock(self, steps):
+        now = timezone.now()
+        ahead = [moment for moment in self.milestones if moment > now]
+        if ahead:
+            self.clock.move_to(ahead[min(steps, len(ahead)) - 1])
+        else:
+            self.clock.shift(dt.timedelta(hours=6 * steps))
+        STATS["clock moves"] += 1
+
+    # --- Members ---
+
+    @rule(who=PICK, which=PICK, card=CARDS, reuse_card=st.booleans())
+    @guarded
+    def place(self, who, which, card, reuse_card):
+        member = self.members[who % len(self.members)]
+        event = self._event(which)
+        previous = self.setup_intents.get(member.pk)
+        reuse_card = reuse_card and previous is not None
+        setup_intent = (
+            previous
+            if reuse_card
+            else new_confirmed_setup_intent(self.ctx.stripe_url, member, card)
+        )
+        allowed = (
+            event.cycle.is_open_at(timezone.now())
+            and not PreOrder.objects.filter(
+                member=member, cycle=event.cycle, status__in=LIVE_STATUSES
+            ).exists()
+            and not PreOrder.objects.filter(setup_intent_id=setup_intent).exists()
+        )
+        try:
+            preorder = place_preorder(member, event.pk, setup_intent)
+        except PreorderError as error:
+            return expect("place", allowed, error)
+        expect("place", allowed)
+        self.setup_intents[member.pk] = setup_intent
+        assert preorder.status == Status.PENDING
+        assert preorder.amount_pence == event.member_price_pence
+        assert preorder.cycle_id == event.cycle_id
+
+    @rule(pick=PICK, which=PICK, card=st.sampled_from([None, SUCCEEDS, DECLINED_OFF_SESSION]))
+    @guarded
+    def edit(self, pick, which, card):
+        preorder = self._preorder(pick)
+        if preorder is None:
+            return
+        member = self._member(preorder.member_id)
+        event = self._event(which)
+        setup_intent = (
+            new_confirmed_setup_intent(self.ctx.stripe_url, member, card) if card else None
+        )
+        allowed = (
+            preorder.status == Status.PENDING
+            and preorder.cycle.is_open_at(timezone.now())
+            and event.cycle_id == preorder.cycle_id
+        )
+        try:
+            edited = edit_preorder(
+                member, preorder.pk, event_id=event.pk, setup_intent_id=setup_intent
+            )
+        except PreorderError as error:
+            return expect("edit", allowed, error)
+        expect("edit", allowed)
+        edited = PreOrder.objects.get(pk=edited.pk)
+        assert edited.event_id == event.pk
+        assert edited.amount_pence == event.member_price_pence  # the new event's price
+        assert edited.status == Status.PENDING
+        if setup_intent:
+            assert edited.setup_intent_id == setup_intent
+            self.setup_intents[member.pk] = setup_intent
+
+    @rule(pick=PICK)
+    @guarded
+    def cancel(self, pick):
+        preorder = self._preorder(pick)
+        if preorder is None:
+            return
+        allowed = preorder.status == Status.PENDING and preorder.cycle.is_open_at(timezone.now())
+        try:
+            cancel_preorder(self._member(preorder.member_id), preorder.pk)
+        except PreorderError as error:
+            return expect("cancel", allowed, error)
+        expect("cancel", allowed)
+        assert PreOrder.objects.get(pk=preorder.pk).status == Status.CANCELLED
+
+    # --- Staff ---
+
+    def _chosen(self, event: Event, mask: int, everyone: bool) -> list[int]:
+        ids = list(event.preorders.order_by("id").values_list("pk", flat=True))
+        return ids if everyone else [pk for n, pk in enumerate(ids) if mask >> (n % 16) & 1]
+
+    @rule(which=PICK, mask=MASK, everyone=st.booleans())
+    @guarded
+    def approve(self, which, mask, everyone):
+        event = self._event(which)
+        chosen = self._chosen(event, mask, everyone)
+        allowed = self._in_review(event.cycle)
+        left = pool_summary(event.pk).left
+        decidable = list(
+            PreOrder.objects.filter(pk__in=chosen, status__in=[Status.PENDING, Status.DENIED])
+            .order_by("created_at", "id")
+            .values_list("pk", flat=True)
+        )
+        try:
+            result = decisions.approve(event.pk, chosen, actor=self.staff)
+        except DecisionError as error:
+            return expect("approve", allowed, error)
+        expect("approve", allowed)
+        # First placed, first approved, while places are left.
+        assert result.changed == decidable[: max(left, 0)], (result, decidable, left)
+        assert set(result.no_supply) == set(decidable[max(left, 0) :])
+
+    @rule(which=PICK, mask=MASK, everyone=st.booleans())
+    @guarded
+    def deny(self, which, mask, everyone):
+        event = self._event(which)
+        chosen = self._chosen(event, mask, everyone)
+        allowed = self._in_review(event.cycle)
+        decidable = set(
+            PreOrder.objects.filter(
+                pk__in=chosen, status__in=[Status.PENDING, Status.APPROVED]
+            ).values_list("pk", flat=True)
+        )
+        try:
+            result = decisions.deny(event.pk, chosen, actor=self.staff)
+        except DecisionError as error:
+            return expect("deny", allowed, error)
+        expect("deny", allowed)
+        assert set(result.changed) == decidable
+        assert not PreOrder.objects.filter(
+            pk__in=chosen, status__in=[Status.PENDING, Status.APPROVED]
+        ).exists()
+
+    @rule(which=PICK, mode=st.sampled_from(["fifo", "ballot"]), seed=st.integers(0, 2**62))
+    @guarded
+    def auto_fulfil(self, which, mode, seed):
+        event = self._event(which)
+        allowed = self._in_review(event.cycle)
+        places = max(pool_summary(event.pk).left, 0)
+        pending = list(
+            event.preorders.filter(status=Status.PENDING)
+            .order_by("created_at", "id")
+            .values_list("pk", flat=True)
+        )
+        try:
+            result = decisions.auto_fulfil(event.pk, actor=self.staff, mode=mode, seed=seed)
+        except DecisionError as error:
+            return expect("auto-fulfil", allowed, error)
+        expect("auto-fulfil", allowed)
+        if mode == "fifo":
+            assert result.changed == pending[:places]
+        else:
+            assert len(result.changed) == min(places, len(pending))
+            assert set(result.changed) <= set(pending)
+
+    @rule(which=PICK)
+    @guarded
+    def close_window_early(self, which):
+        cycle = self._cycle(which)
+        allowed = cycle.is_open_at(timezone.now())
+        try:
+            close_window_early(cycle.pk, actor=self.staff)
+        except CycleError as error:
+            return expect("close early", allowed, error)
+        expect("close early", allowed)
+        cycle.refresh_from_db()
+        assert not cycle.is_open_at(timezone.now())
+
+    @rule(which=PICK, count=st.integers(1, 3))
+    @guarded
+    def add_tickets(self, which, count):
+        assert generate_tickets(self._event(which).pk, count, actor=self.staff) == count
+        STATS["tickets added"] += count
+
+    @rule(which=PICK, pick=PICK)
+    @guarded
+    def void_ticket(self, which, pick):
+        event = self._event(which)
+        tickets = list(Ticket.objects.filter(event=event).order_by("id"))
+        if not tickets:
+            return
+        ticket = tickets[pick % len(tickets)]
+        summary = pool_summary(event.pk)
+        allowed = (
+            ticket.voided_at is None
+            and ticket.preorder_id is None
+            and summary.supply - 1 >= summary.holding
+        )
+        try:
+            void_ticket(ticket.pk, actor=self.staff)
+        except PoolError as error:
+            return expect("void", allowed, error)
+        expect("void", allowed)
+
+    # --- The run ---
+
+    def _start_run(self, cycle: PresaleCycle, early: bool) -> ChargeRun | None:
+        now = timezone.now()
+        allowed = now >= cycle.window_ends_at and (early or now >= cycle.charge_at)
+        try:
+            run = charging.start_run(cycle.pk, trigger="test", early=early)
+        except charging.ChargeRunError as error:
+            expect("start run", allowed, error)
+            return None
+        expect("start run", allowed)
+        cycle.refresh_from_db()
+        assert cycle.decisions_locked
+        assert not cycle.preorders.filter(status=Status.PENDING).exists()
+        return run
+
+    @rule(which=PICK, early=st.booleans())
+    @guarded
+    def start_run(self, which, early):
+        self._start_run(self._cycle(which), early)
+
+    @rule(which=PICK, size=st.integers(1, 4), charge=MASK)
+    @guarded
+    def claim_and_charge_some(self, which, size, charge):
+        """A worker claims a batch and charges some of it; the rest it never gets to (killed)."""
+        cycle = self._cycle(which)
+        run = ChargeRun.objects.filter(cycle=cycle).order_by("-id").first()
+        if run is None:
+            return
+        claimed = charging.claim_batch(run, size)
+        for n, attempt_id in enumerate(claimed):
+            if charge >> n & 1:
+                charging.charge_attempt(attempt_id)
+                STATS["attempts charged by a worker"] += 1
+                attempt = ChargeAttempt.objects.get(pk=attempt_id)
+                assert attempt.status != ChargeAttempt.Status.STARTED, "Stripe answered"
+            else:
+                STATS["attempts left claimed (crash)"] += 1
+
+    @rule(pick=PICK)
+    @guarded
+    def charge_a_left_claim(self, pick):
+        """A resumed worker charges a claim that never reached Stripe."""
+        unsent = self._unsent_attempts()
+        if unsent:
+            charging.charge_attempt(unsent[pick % len(unsent)].pk)
+            STATS["crashed claims charged later"] += 1
+
+    @rule(which=PICK)
+    @guarded
+    def full_run(self, which):
+        cycle = self._cycle(which)
+        run = self._start_run(cycle, early=True)
+        if run is None:
+            return
+        run = charging.execute_run(run.pk)
+        assert run.finished_at is not None
+        assert not cycle.preorders.filter(status=Status.APPROVED).exists()
+        assert not run.attempts.filter(status=ChargeAttempt.Status.STARTED).exists()
+
+    @rule()
+    @guarded
+    def tuesday_beat(self):
+        due = charging.due_cycles()
+        charge_due_cycles()
+        for cycle_id in due:
+            STATS["scheduled runs"] += 1
+            assert PresaleCycle.objects.get(pk=cycle_id).decisions_locked
+            assert not PreOrder.objects.filter(cycle_id=cycle_id, status=Status.APPROVED).exists()
+
+    @rule(which=st.none() | PICK, at_once=st.booleans())
+    @guarded
+    def reconcile(self, which, at_once):
+        cycle_id = None if which is None else self._cycle(which).pk
+        counts = charging.reconcile(
+            cycle_id=cycle_id, older_than=dt.timedelta(0) if at_once else None
+        )
+        STATS["reconcile: settled"] += counts["settled"]
+        STATS["reconcile: resent"] += counts["resent"]
+        STATS["reconcile: refunded"] += counts["refunded"]
+        assert counts["unreachable"] == 0
+        if at_once:
+            open_attempts = ChargeAttempt.objects.filter(status=ChargeAttempt.Status.STARTED)
+            if cycle_id is not None:
+                open_attempts = open_attempts.filter(preorder__cycle_id=cycle_id)
+            assert not open_attempts.exists(), "reconciliation left an attempt unsettled"
+
+    # --- Stripe and faults ---
+
+    @rule(mask=MASK, copies=st.integers(1, 3), seed=st.integers(0, 2**32))
+    @guarded
+    def webhooks(self, mask, copies, seed):
+        intents = all_payment_intents(self.ctx.stripe_url)
+        chosen = [intent for n, intent in enumerate(intents) if mask >> (n % 16) & 1]
+        # What Stripe says about each now (GET /v1/payment_intents/<id>), as its event carries it.
+        current = [stripe_request(self.ctx.stripe_url, f"payment_intents/{i['id']}") for i in chosen]
+        deliveries = [event_for(intent) for intent in current] * copies
+        random.Random(seed).shuffle(deliveries)
+        for event in deliveries:
+            response = signed_delivery(self.client, event)
+            assert response.status_code == 200, response.content
+        STATS["webhook deliveries"] += len(deliveries)
+        for intent in current:
+            attempt = ChargeAttempt.objects.get(idempotency_key=intent["metadata"]["charge_key"])
+            expected = "succeeded" if intent["status"] == "succeeded" else "failed"
+            assert attempt.status == expected, (intent["id"], intent["status"], attempt.status)
+
+    @rule(pick=PICK)
+    @guarded
+    def charge_with_lost_answer(self, pick):
+        """Stripe receives the charge of a claimed attempt, but its answer never comes back."""
+        unsent = self._unsent_attempts()
+        if not unsent:
+            return
+        attempt = unsent[pick % len(unsent)]
+        preorder = attempt.preorder
+        gateway.charge_off_session(
+            amount_pence=attempt.amount_pence,
+            customer_id=preorder.stripe_customer_id,
+            payment_method_id=preorder.payment_method_id,
+            idempotency_key=attempt.idempotency_key,
+            metadata={
+                "preorder_id": str(preorder.pk),
+                "cycle_id": str(preorder.cycle_id),
+                "charge_key": attempt.idempotency_key,
+            },
+        )
+        STATS["answers lost"] += 1
+
+    @rule(on=st.booleans())
+    @guarded
+    def email_outage(self, on):
+        self._set_outage(on)
+        STATS[f"email outage {'on' if on else 'off'}"] += 1
+
+    @rule(sweep=st.booleans())
+    @guarded
+    def email_retries(self, sweep):
+        """Later on, Celery retries failed emails (or the periodic sweep re-sends them)."""
+        if sweep:
+            sweep_unsent_emails()
+        else:
+            for email_id in OutboundEmail.objects.exclude(
+                status=OutboundEmail.Status.SENT
+            ).values_list("pk", flat=True):
+                email_services.deliver(email_id)
+
+    @rule()
+    @guarded
+    def settle_everything(self):
+        """Mid-week: the outage ends, reconciliation settles every open attempt, and Celery's
+        retries deliver every email. Nothing may be left charging, nor paid without its ticket
+        having been sent."""
+        self._set_outage(False)
+        charging.reconcile(older_than=dt.timedelta(0))
+        for email_id in OutboundEmail.objects.exclude(
+            status=OutboundEmail.Status.SENT
+        ).values_list("pk", flat=True):
+            email_services.deliver(email_id)
+        self._check_settled()
+
+    def _check_settled(self) -> None:
+        assert not ChargeAttempt.objects.filter(status=ChargeAttempt.Status.STARTED).exists()
+        assert not PreOrder.objects.filter(status=Status.CHARGING).exists()
+        unsent = list(PreOrder.objects.filter(status=Status.PAID).values_list("pk", flat=True))
+        assert not unsent, f"paid but the ticket was never sent: {unsent}"
+        assert not OutboundEmail.objects.exclude(status=OutboundEmail.Status.SENT).exists()
+
+    def teardown(self) -> None:
+        try:
+            if self.clock is not None and not self.busy:
+                self._settle_at_the_end()
+        finally:
+            self._set_outage(False)
+            if self.traveller is not None:
+                self.traveller.stop()
+
+    def _settle_at_the_end(self) -> None:
+        """The end of the story: the email provider is back, reconciliation runs, and the
+        periodic sweep re-sends what failed; staff resend, from the outbox page, any ticket the
+        sweep no longer looks at. Every pre-order ends settled and every paid one ticket_sent."""
+        self._set_outage(False)
+        counts = charging.reconcile(older_than=dt.timedelta(0))
+        assert counts["unreachable"] == 0
+        self.clock.shift(dt.timedelta(hours=2))  # past the sweep's wait for failed emails
+        sweep_unsent_emails()
+        left_by_sweep = PreOrder.objects.filter(status=Status.PAID).count()
+        STATS["paid pre-orders the sweep left unsent (older than its horizon)"] += left_by_sweep
+        for event_id in self.event_ids:
+            resend_failed_ticket_emails(event_id, actor=self.staff)
+        assert not ChargeAttempt.objects.filter(status=ChargeAttempt.Status.STARTED).exists()
+        assert not PreOrder.objects.filter(status=Status.CHARGING).exists()
+        unsent = list(PreOrder.objects.filter(status=Status.PAID).values_list("pk", flat=True))
+        assert not unsent, f"paid but the ticket was never sent: {unsent}"
+        for status in PreOrder.objects.values_list("status", flat=True):
+            STATS[f"final status: {status}"] += 1
+        self._check_all()
+
+    # --- Invariants ---
+
+    def _check_all(self) -> None:
+        for check in (
+            self.charged_iff_ticket,
+            self.one_ticket_one_preorder,
+            self.pools_cover_approvals,
+            self.stripe_charges_only_claimed_preorders_once,
+            self.one_live_preorder_per_member_per_cycle,
+            self.ticket_sent_means_email_sent,
+            self.attempts_match_states,
+            self.every_move_is_logged,
+        ):
+            check()
+
+    @invariant()
+    @guarded
+    def charged_iff_ticket(self):
+        """1. A succeeded charge <=> a ticket (or the money went back)."""
+        succeeded = set(
+            ChargeAttempt.objects.filter(status=ChargeAttempt.Status.SUCCEEDED).values_list(
+                "preorder_id", flat=True
+            )
+        )
+        tickets = dict(
+            Ticket.objects.filter(preorder__isnull=False)
+            .values("preorder_id")
+            .annotate(n=Count("id"))
+            .values_list("preorder_id", "n")
+        )
+        for pk, status in PreOrder.objects.filter(pk__in=succeeded).values_list("pk", "status"):
+            if status == Status.REFUNDED:
+                assert pk not in tickets, f"pre-order {pk} was refunded but kept its ticket"
+            else:
+                assert status in (Status.PAID, Status.TICKET_SENT), (pk, status)
+                assert tickets.get(pk) == 1, f"pre-order {pk} was charged, {tickets.get(pk)} tickets"
+        assert set(tickets) <= succeeded, f"tickets without a charge: {set(tickets) - succeeded}"
+        money_taken = set(
+            PreOrder.objects.filter(
+                status__in=[Status.PAID, Status.TICKET_SENT, Status.REFUNDED]
+            ).values_list("pk", flat=True)
+        )
+        assert money_taken <= succeeded, money_taken - succeeded
+
+    @invariant()
+    @guarded
+    def one_ticket_one_preorder(self):
+        """2. At most one ticket per pre-order and one pre-order per ticket; never a void one."""
+        doubled = list(
+            Ticket.objects.filter(preorder__isnull=False)
+            .values("preorder_id")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+        )
+        assert not doubled, doubled
+        assert not Ticket.objects.filter(preorder__isnull=False, voided_at__isnull=False).exists()
+        assert not Ticket.objects.filter(preorder__isnull=False).exclude(
+            preorder__event_id=models_f("event_id")
+        ).exists(), "a ticket went to a pre-order of another event"
+
+    @invariant()
+    @guarded
+    def pools_cover_approvals(self):
+        """3. Approved + charging + paid + ticket sent of an event <= its pool's tickets."""
+        for event_id in self.event_ids:
+            summary = pool_summary(event_id)
+            assert summary.left >= 0, f"event {event_id} is oversold: {summary}"
+
+    @invariant()
+    @guarded
+    def stripe_charges_only_claimed_preorders_once(self):
+        """4. Every PaymentIntent is a claimed attempt's (never a pending, denied or cancelled
+        pre-order's), at most one per pre-order, for the snapshotted amount; money kept means
+        a ticket (or the charge is still being settled)."""
+        intents = all_payment_intents(self.ctx.stripe_url)
+        per_preorder = Counter(i["metadata"].get("preorder_id") for i in intents)
+        doubled = {pk: n for pk, n in per_preorder.items() if n > 1}
+        assert not doubled, f"pre-orders charged more than once: {doubled}"
+        attempts = {
+            a.idempotency_key: a
+            for a in ChargeAttempt.objects.select_related("preorder").filter(
+                idempotency_key__in=[i["metadata"].get("charge_key") for i in intents]
+            )
+        }
+        claimed = set(
+            PreOrderLogEntry.objects.filter(
+                from_status=Status.APPROVED, to_status=Status.CHARGING
+            ).values_list("preorder_id", flat=True)
+        )
+        for intent in intents:
+            attempt = attempts.get(intent["metadata"].get("charge_key"))
+            assert attempt is not None, f"{intent['id']} charges no attempt of ours"
+            assert str(attempt.preorder_id) == intent["metadata"]["preorder_id"]
+            assert attempt.preorder_id in claimed, f"{intent['id']}: never approved and claimed"
+            assert intent["amount"] == attempt.amount_pence == attempt.preorder.amount_pence
+            assert intent["customer"] == attempt.preorder.stripe_customer_id
+            if intent["status"] == "succeeded":
+                assert attempt.preorder.status in HOLDING_OR_AFTER, (
+                    f"{intent['id']} took money for pre-order {attempt.preorder_id}, which is "
+                    f"{attempt.preorder.status}"
+                )
+            if attempt.status == ChargeAttempt.Status.SUCCEEDED:
+                assert intent["status"] == "succeeded", (intent["id"], intent["status"])
+        for attempt in attempts.values():
+            if attempt.payment_intent_id:
+                assert attempt.payment_intent_id in {i["id"] for i in intents}
+
+    @invariant()
+    @guarded
+    def one_live_preorder_per_member_per_cycle(self):
+        """5. At most one live (not cancelled) pre-order per member per cycle."""
+        doubled = list(
+            PreOrder.objects.filter(status__in=LIVE_STATUSES)
+            .values("member_id", "cycle_id")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+        )
+        assert not doubled, doubled
+
+    @invariant()
+    @guarded
+    def ticket_sent_means_email_sent(self):
+        """6. "Ticket sent" only once the ticket email was delivered."""
+        sent = set(
+            OutboundEmail.objects.filter(
+                template="ticket", status=OutboundEmail.Status.SENT
+            ).values_list("preorder_id", flat=True)
+        )
+        claimed = set(
+            PreOrder.objects.filter(status=Status.TICKET_SENT).values_list("pk", flat=True)
+        )
+        assert claimed <= sent, f"ticket_sent without a sent ticket email: {claimed - sent}"
+
+    @invariant()
+    @guarded
+    def attempts_match_states(self):
+        """Charging <=> exactly one open attempt; failed <=> a failed attempt and none that
+        succeeded; nothing before a run is charged; a locked cycle has nothing pending."""
+        open_attempts = Counter(
+            ChargeAttempt.objects.filter(status=ChargeAttempt.Status.STARTED).values_list(
+                "preorder_id", flat=True
+            )
+        )
+        charging_ids = set(
+            PreOrder.objects.filter(status=Status.CHARGING).values_list("pk", flat=True)
+        )
+        assert set(open_attempts) == charging_ids, (open_attempts, charging_ids)
+        assert all(n == 1 for n in open_attempts.values())
+        failed = set(PreOrder.objects.filter(status=Status.FAILED).values_list("pk", flat=True))
+        failed_attempts = set(
+            ChargeAttempt.objects.filter(status=ChargeAttempt.Status.FAILED).values_list(
+                "preorder_id", flat=True
+            )
+        )
+        assert failed <= failed_attempts
+        with_attempts = set(ChargeAttempt.objects.values_list("preorder_id", flat=True))
+        unclaimed = set(
+            PreOrder.objects.exclude(
+                status__in=[Status.CHARGING, Status.PAID, Status.TICKET_SENT, Status.REFUNDED]
+            )
+            .exclude(status=Status.FAILED)
+            .values_list("pk", flat=True)
+        )
+        assert not (unclaimed & with_attempts), unclaimed & with_attempts
+        for cycle in PresaleCycle.objects.all():
+            if cycle.decisions_locked:
+                assert not cycle.preorders.filter(status=Status.PENDING).exists()
+            else:
+                assert not ChargeAttempt.objects.filter(preorder__cycle=cycle).exists()
+
+    @invariant()
+    @guarded
+    def every_move_is_logged(self):
+        """Every status change is recorded: a pre-order's latest log entry names its status."""
+        latest = dict(
+            PreOrderLogEntry.objects.values("preorder_id")
+            .annotate(last=Max("id"))
+            .values_list("preorder_id", "last")
+        )
+        logged = dict(
+            PreOrderLogEntry.objects.filter(pk__in=latest.values()).values_list(
+                "preorder_id", "to_status"
+            )
+        )
+        for pk, status in PreOrder.objects.values_list("pk", "status"):
+            assert logged.get(pk) == status, f"pre-order {pk} is {status}, log: {logged.get(pk)}"
+
+
+def models_f(name: str):
+    from django.db.models import F
+
+    return F(name)
+
+
+def test_presale_weeks_keep_their_invariants(stripe_server, make_member, make_event):
+    PresaleWeeks.ctx = SimpleNamespace(
+        stripe_url=stripe_server, make_member=make_member, make_event=make_event
+    )
+    STATS.clear()
+    started = time.monotonic()
+    try:
+        run_state_machine_as_test(
+            PresaleWeeks,
+            settings=settings(
+                max_examples=int(os.environ.get("PRESALE_STATEFUL_EXAMPLES", "15")),
+                stateful_step_count=30,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+            ),
+        )
+    finally:
+        elapsed = time.monotonic() - started
+        examples = STATS["examples"] or 1
+        print(f"\n{STATS['examples']} examples in {elapsed:.1f} s ({elapsed / examples:.2f} s each)")
+        for key, value in sorted(STATS.items()):
+            print(f"  {key}: {value}")
