@@ -18,7 +18,7 @@ from bench._support import fresh_database, setup_django, summary_ms, time_calls,
 ROWS = 50_000
 SMALL = 1_000
 REPEAT = 200
-BENCH_PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway benchmark database
+BENCH_PASSWORD = "bench-password-1"
 
 
 def build() -> dict:
@@ -35,13 +35,19 @@ def build() -> dict:
 
     cycle = current_cycle()
     big = Event.objects.create(
-        cycle=cycle, title="Big Night", venue="Hall", public_price_pence=2500,
+        cycle=cycle,
+        title="Big Night",
+        venue="Hall",
+        public_price_pence=2500,
         starts_at=cycle.charge_at + dt.timedelta(days=2),
-    )  # fmt: skip
+    )
     small = Event.objects.create(
-        cycle=cycle, title="Small Night", venue="Cellar", public_price_pence=2500,
+        cycle=cycle,
+        title="Small Night",
+        venue="Cellar",
+        public_price_pence=2500,
         starts_at=cycle.charge_at + dt.timedelta(days=3),
-    )  # fmt: skip
+    )
     Ticket.objects.bulk_create(Ticket(event=big, code=f"BIG-{n}") for n in range(5_000))
     password = make_password(BENCH_PASSWORD)
     members = Member.objects.bulk_create(

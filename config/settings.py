@@ -125,7 +125,7 @@ LOGIN_REDIRECT_URL = "preorders:dashboard"
 LOGOUT_REDIRECT_URL = "members:login"
 # Sign-in throttling (members/throttling.py): after this many failed sign-ins for one email, or
 # from one IP, within a fixed window, further attempts are refused (429) until the window ends.
-# Password-reset requests are limited the same way, per IP and per address.
+# Password-reset requests are limited the same way, per IP and per address. 0 attempts: off.
 LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5)
 LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 900)
 # How many reverse proxies of ours append the client's address to X-Forwarded-For. 0: the header
@@ -202,6 +202,12 @@ STRIPE_JS_URL = env_str(
 STRIPE_WEBHOOK_SECRET = env_str(
     "STRIPE_WEBHOOK_SECRET", "whsec_localstripe_dev" if STRIPE_USES_LOCALSTRIPE else None
 )
+# "task": each webhook hands its event to a Celery task at once (lowest latency). "polled": the
+# request only verifies and stores; a beat task handles stored events every two seconds, which
+# takes the broker off the request path (for very high webhook rates).
+STRIPE_WEBHOOK_PROCESSING = env_str("STRIPE_WEBHOOK_PROCESSING", "task")
+if STRIPE_WEBHOOK_PROCESSING not in {"task", "polled"}:
+    raise ValueError("STRIPE_WEBHOOK_PROCESSING must be 'task' or 'polled'.")
 STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
 STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 30)
 
@@ -314,7 +320,16 @@ def _beat_schedule() -> dict:
         # Catch-up if beat or the workers were down at the charge time; a no-op otherwise.
         "charge-run-catch-up": {"task": "payments.tasks.charge_due_cycles", "schedule": 300},
         "reconcile-charges": {"task": "payments.tasks.reconcile_charges", "schedule": 120},
-        "stripe-events": {"task": "payments.tasks.process_pending_events", "schedule": 120},
+        "stripe-events": (
+            {
+                "task": "payments.tasks.process_pending_events",
+                "schedule": 2,
+                "kwargs": {"older_than_seconds": 0},
+                "options": {"expires": 10},
+            }
+            if STRIPE_WEBHOOK_PROCESSING == "polled"
+            else {"task": "payments.tasks.process_pending_events", "schedule": 120}
+        ),
         "emails": {"task": "notifications.tasks.sweep_unsent_emails", "schedule": 300},
     }
 

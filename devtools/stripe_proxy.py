@@ -18,7 +18,7 @@ Control endpoints (JSON):
     GET  /_proxy/stats             counters (see `ProxyStats.to_json`)
     POST /_proxy/reset             zero the counters, forget idempotency keys and rate windows;
                                    {"config": true} also restores the configuration given at start
-    POST /_proxy/webhook-relay     where localstripe delivers webhooks (see `register_webhook_endpoint`)
+    POST /_proxy/webhook-relay     where localstripe delivers webhooks (`register_webhook_endpoint`)
     POST /_proxy/webhooks/flush    release webhooks held for reordering now
 
 Everything outside `/_proxy/` is passed to the upstream unchanged (Stripe.js, `/_config/*`, ...);
@@ -198,9 +198,9 @@ class ProxyConfig:
                 raise ValueError(f"{name} is a probability: 0..1")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                if f.name != "seed":
-                    raise ValueError(f"{f.name} must not be negative")
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and value < 0 and f.name != "seed":
+                raise ValueError(f"{f.name} must not be negative")
         if self.idempotency_concurrent not in ("wait", "conflict"):
             raise ValueError('idempotency_concurrent is "wait" or "conflict"')
         if not self.upstream.startswith(("http://", "https://")):
@@ -258,7 +258,9 @@ class ProxyStats:
     idempotency_errors: int = 0  # same key, other parameters; or a 409 in "conflict" mode
     faults: Counter = field(default_factory=Counter)  # error_500 / timeout / drop_after
     upstream_errors: int = 0
-    payment_intents_created: int = 0  # POST /v1/payment_intents forwarded and answered 200
+    # POST /v1/payment_intents forwarded and answered 200 (a 402 decline moved no money), in
+    # all and per metadata[preorder_id]: a count above 1 for a pre-order is a double charge.
+    payment_intents_created: int = 0
     payment_intents_by_preorder: Counter = field(default_factory=Counter)
     webhooks: Counter = field(default_factory=Counter)
     webhook_events: list[dict[str, Any]] = field(default_factory=list)  # as received
@@ -397,11 +399,11 @@ class StripeProxy:
         return web.json_response(self.stats.to_json())
 
     async def _reset(self, request: web.Request) -> web.Response:
-        options = {}
+        options: Any = {}
         if request.can_read_body:
             with contextlib.suppress(json.JSONDecodeError):
-                options = await request.json() or {}
-        if options.get("config"):
+                options = await request.json()
+        if isinstance(options, dict) and options.get("config"):
             self.config = self.initial_config
         pending = self.stats.webhooks["pending"]
         self.stats = ProxyStats()
@@ -627,10 +629,11 @@ class StripeProxy:
 
     async def _webhook_relay(self, request: web.Request) -> web.Response:
         body = await request.read()
-        event_id = event_type = None
-        with contextlib.suppress(ValueError, AttributeError):
+        event_id = event_type = object_id = None
+        with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
             event = json.loads(body)
             event_id, event_type = event.get("id"), event.get("type")
+            object_id = event["data"]["object"].get("id")
         # The signature covers the raw body: relay both untouched so the app can verify it.
         headers = {
             name: request.headers[name]
@@ -643,7 +646,13 @@ class StripeProxy:
         dropped = self._webhook_rng.random() < config.webhook_drop if config.webhook_drop else False
         self.stats.log(
             self.stats.webhook_events,
-            {"id": event_id, "type": event_type, "dropped": dropped, "at": time.time()},
+            {
+                "id": event_id,
+                "type": event_type,
+                "object": object_id,
+                "dropped": dropped,
+                "at": time.time(),
+            },
         )
         if dropped:
             self.stats.webhooks["dropped"] += 1
@@ -795,17 +804,42 @@ async def start_proxy(
     return runner, f"http://{host}:{bound}", proxy
 
 
+_HELP = {
+    "upstream": "localstripe's base URL",
+    "latency_ms": "added to every /v1/ call",
+    "jitter_ms": "latency varies uniformly by ± this",
+    "rate_limit": "requests/s per endpoint, 0 = unlimited (Stripe test mode: 25)",
+    "rate_limit_global": "requests/s over all endpoints, 0 = unlimited",
+    "rate_limit_should_retry": "429s say Stripe-Should-Retry: true (Stripe's rate limits don't)",
+    "idempotency": "replay results for a repeated Idempotency-Key",
+    "idempotency_concurrent": "same key while the first runs: wait | conflict (409)",
+    "seed": "seed the random faults for reproducible runs",
+    "error_500": "probability of a 500 without forwarding",
+    "timeout": "probability of holding timeout_s then hanging up, without forwarding",
+    "timeout_s": "how long a timeout fault holds the request",
+    "drop_after": "probability of forwarding, then hanging up without the answer",
+    "webhook_target": "the app's webhook URL the relay delivers to",
+    "webhook_delay_s": "delay before each webhook delivery",
+    "webhook_jitter_s": "extra delay, uniform in 0..this",
+    "webhook_duplicate": "probability of delivering an event 2-3 times",
+    "webhook_drop": "probability of never delivering an event",
+    "webhook_reorder": "shuffle events in windows of N (0 = keep order)",
+    "webhook_reorder_timeout_s": "release a partial window after this long",
+    "webhook_retries": "redeliveries after a non-2xx answer",
+    "webhook_retry_delay_s": "first redelivery delay, doubling",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog="python -m devtools.stripe_proxy",
         description="A Stripe-on-a-hard-day proxy in front of localstripe (binds 127.0.0.1).",
         epilog="Every ProxyConfig key is a flag, e.g. --drop-after 0.1 "
         "--drop-after-endpoint 'POST /v1/payment_intents'.",
     )
     parser.add_argument("--port", type=int, default=8421, help="0 picks a free port")
     parser.add_argument("--access-log", action="store_true", help="log every request")
-    parser.add_argument(
-        "--ready-file", help="write the base URL here once serving (for launchers)"
-    )
+    parser.add_argument("--ready-file", help="write the base URL here once serving (for launchers)")
     hints = typing.get_type_hints(ProxyConfig)
     defaults = ProxyConfig()
     for f in dataclasses.fields(ProxyConfig):
@@ -813,10 +847,21 @@ def _parser() -> argparse.ArgumentParser:
         default = getattr(defaults, f.name)
         if hints[f.name] is bool:
             parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=_HELP.get(f.name),
             )
         else:
-            parser.add_argument(flag, dest=f.name, default=default, metavar="VALUE")
+            help_text = _HELP.get(f.name, "")
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                default=default,
+                metavar="VALUE",
+                help=f"{help_text} (default: {default})".lstrip(),
+            )
     return parser
 
 
@@ -828,9 +873,7 @@ def config_from_args(args: argparse.Namespace) -> ProxyConfig:
     return ProxyConfig().updated(values)
 
 
-async def _serve(
-    config: ProxyConfig, port: int, ready_file: str | None, access_log: bool
-) -> None:
+async def _serve(config: ProxyConfig, port: int, ready_file: str | None, access_log: bool) -> None:
     runner, url, _proxy = await start_proxy(config, port, access_log=access_log)
     print(f"stripe proxy on {url} -> {config.upstream}", flush=True)
     if ready_file:

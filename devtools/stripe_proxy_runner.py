@@ -163,9 +163,7 @@ def running_stripe_proxy(
             _stop(process)
 
 
-def _wait_for_ready_file(
-    process: subprocess.Popen, ready: Path, log: Path, timeout: float
-) -> str:
+def _wait_for_ready_file(process: subprocess.Popen, ready: Path, log: Path, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while True:
         # The proxy writes the file after it is listening; a partial read is impossible to
@@ -181,9 +179,7 @@ def _wait_for_ready_file(
 
 
 @contextlib.contextmanager
-def running_localstripe(
-    *, port: int | None = None, startup_timeout: float = 20.0
-) -> Iterator[str]:
+def running_localstripe(*, port: int | None = None, startup_timeout: float = 20.0) -> Iterator[str]:
     """A localstripe of our own (devtools.localstripe_server: loopback, in memory); yields its
     base URL."""
     port = port or free_port()

@@ -108,6 +108,8 @@ def _hit(scope: str, value: str) -> int:
 def refusal(checks: list[tuple[str, str]]) -> Refusal | None:
     """A Refusal if any (scope, value) has used up its attempts in this window."""
     limit = settings.LOGIN_THROTTLE_ATTEMPTS
+    if limit <= 0:
+        return None  # throttling turned off
     for scope, value in checks:
         if value and _count(scope, value) >= limit:
             return Refusal(scope=scope, retry_after=_window()[1])

@@ -38,15 +38,19 @@ def process_stripe_event(event_pk: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def process_pending_events() -> int:
-    """Events whose task was lost (a broker outage when they arrived) or that failed."""
-    cutoff = timezone.now() - dt.timedelta(minutes=2)
+def process_pending_events(older_than_seconds: int = 120, limit: int = 500) -> int:
+    """Events not handled yet: with STRIPE_WEBHOOK_PROCESSING=polled, every event (beat calls
+    this every two seconds); otherwise those whose task was lost (a broker outage when they
+    arrived) or that failed."""
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
     ids = list(
         StripeEvent.objects.filter(
             status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED],
             received_at__lte=cutoff,
             attempts__lt=10,
-        ).values_list("pk", flat=True)[:500]
+        )
+        .order_by("received_at", "id")
+        .values_list("pk", flat=True)[:limit]
     )
     for event_pk in ids:
         process_event(event_pk)

@@ -3,6 +3,7 @@ answer fast. Duplicate deliveries are acknowledged and change nothing."""
 
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -41,7 +42,8 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
                 payload=event,
                 livemode=bool(event.get("livemode")),
             )
-            transaction.on_commit(lambda: dispatch_event(stored.pk))
+            if settings.STRIPE_WEBHOOK_PROCESSING == "task":
+                transaction.on_commit(lambda: dispatch_event(stored.pk))
     except IntegrityError:
         StripeEvent.objects.filter(stripe_id=event_id).update(deliveries=F("deliveries") + 1)
         return HttpResponse("Duplicate, already received", status=200)

@@ -21,11 +21,13 @@ CI runs PRESALE_STATEFUL_EXAMPLES examples (15 by default); the long run is
     PRESALE_STATEFUL_EXAMPLES=1000 .venv/bin/pytest tests/test_invariants_stateful.py -p no:xdist
 """
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
 import hmac
 import json
+import logging
 import os
 import random
 import time
@@ -36,11 +38,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 import time_machine
+from celery.exceptions import Retry
 from django.conf import settings as django_settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.management.color import no_style
 from django.db import connection
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max, Q
 from django.test import Client, override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
@@ -49,6 +52,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -61,7 +65,7 @@ from notifications import services as email_services
 from notifications.models import OutboundEmail
 from notifications.tasks import sweep_unsent_emails
 from payments import charging, gateway
-from payments.models import ChargeAttempt, ChargeRun, StripeEvent
+from payments.models import ChargeAttempt, ChargeRun
 from payments.tasks import charge_due_cycles
 from preorders import decisions
 from preorders.decisions import DecisionError
@@ -191,6 +195,7 @@ def guarded(function):
     @functools.wraps(function)
     def wrapper(self, *args, **kwargs):
         self.busy = True
+        STATS[f"call {function.__name__}"] += 1
         function(self, *args, **kwargs)
         self.busy = False
 
@@ -200,6 +205,8 @@ def guarded(function):
 def expect(outcome: str, allowed: bool, refusal: Exception | None = None) -> None:
     """A step was (not) refused; the rules said it should (not) be."""
     STATS[f"{outcome}: {'done' if refusal is None else 'refused'}"] += 1
+    if refusal is not None:
+        STATS[f"{outcome}: refused: {str(refusal)[:60]}"] += 1
     if refusal is None:
         assert allowed, f"{outcome} was allowed but the rules refuse it"
     else:
@@ -227,8 +234,30 @@ class PresaleWeeks(RuleBasedStateMachine):
         self.staff = None
         self.milestones: list[dt.datetime] = []
         self.setup_intents: dict[int, str] = {}  # member id -> last SetupIntent a pre-order used
+        self.placed: set[int] = set()  # cycles members tried to pre-order in while open
+        self.reviewed: set[int] = set()  # cycles staff made a decision in while in review
 
     # --- Lookups ---
+
+    def _open_events(self) -> list[int]:
+        now = timezone.now()
+        return [
+            event.pk
+            for event in Event.objects.filter(pk__in=self.event_ids).select_related("cycle")
+            if event.cycle.is_open_at(now)
+        ]
+
+    def _events_in_review(self) -> list[int]:
+        now = timezone.now()
+        return [
+            event.pk
+            for event in Event.objects.filter(pk__in=self.event_ids).select_related("cycle")
+            if event.cycle.in_review_at(now)
+        ]
+
+    def _event_among(self, pick: int, preferred: list[int]) -> Event:
+        ids = sorted(preferred) or self.event_ids
+        return Event.objects.select_related("cycle").get(pk=ids[pick % len(ids)])
 
     def _cycle(self, pick: int) -> PresaleCycle:
         return PresaleCycle.objects.get(pk=self.cycle_ids[pick % len(self.cycle_ids)])
@@ -281,7 +310,7 @@ class PresaleWeeks(RuleBasedStateMachine):
     @initialize(
         week=st.sampled_from(WEEKS),
         two_cycles=st.booleans(),
-        pools=st.lists(st.integers(0, 3), min_size=4, max_size=4),
+        pools=st.lists(st.integers(0, 4), min_size=4, max_size=4),
         start_hours=st.integers(0, 150),
     )
     @guarded
@@ -319,10 +348,8 @@ class PresaleWeeks(RuleBasedStateMachine):
                 generate_tickets(event_id, count, actor=self.staff)
         for cycle in cycles:
             self.milestones += [
-                cycle.opens_at + dt.timedelta(days=3, hours=5),
                 cycle.closes_at - dt.timedelta(minutes=10),  # Sunday 23:50
                 cycle.closes_at + dt.timedelta(seconds=5),  # review (and next window) open
-                cycle.charge_at - dt.timedelta(minutes=30),  # Tuesday 18:30
                 cycle.charge_at + dt.timedelta(minutes=1),  # the run is due
             ]
         self.milestones.sort()
@@ -331,24 +358,51 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     # --- The clock ---
 
-    @rule(steps=st.integers(1, 2))
-    @guarded
-    def advance_clock(self, steps):
+    def _may_move_on(self) -> bool:
+        """Members get a say before a window ends, and staff before the charge time comes."""
         now = timezone.now()
-        ahead = [moment for moment in self.milestones if moment > now]
+        for cycle in PresaleCycle.objects.filter(pk__in=self.cycle_ids):
+            if cycle.is_open_at(now) and cycle.pk not in self.placed:
+                return False
+            if (
+                cycle.in_review_at(now)
+                and cycle.pk not in self.reviewed
+                and cycle.preorders.filter(status=Status.PENDING).exists()
+            ):
+                return False
+        return True
+
+    @precondition(lambda self: self._may_move_on())
+    @rule()
+    @guarded
+    def advance_clock(self):
+        """On to the next moment that matters: Sunday 23:50, the window's end, the charge time
+        (then six hours at a time)."""
+        ahead = [moment for moment in self.milestones if moment > timezone.now()]
         if ahead:
-            self.clock.move_to(ahead[min(steps, len(ahead)) - 1])
+            self.clock.move_to(ahead[0])
         else:
-            self.clock.shift(dt.timedelta(hours=6 * steps))
+            self.clock.shift(dt.timedelta(hours=6))
         STATS["clock moves"] += 1
 
     # --- Members ---
 
-    @rule(who=PICK, which=PICK, card=CARDS, reuse_card=st.booleans())
+    @rule(
+        orders=st.lists(
+            st.tuples(PICK, PICK, CARDS, st.booleans(), st.booleans()), min_size=1, max_size=4
+        )
+    )
     @guarded
-    def place(self, who, which, card, reuse_card):
-        member = self.members[who % len(self.members)]
-        event = self._event(which)
+    def place(self, orders):
+        """Members pre-order: (member, event, card, reuse their last card confirmation, any
+        event rather than one whose window is open)."""
+        for who, which, card, reuse_card, anywhere in orders:
+            self._place(self.members[who % len(self.members)], which, card, reuse_card, anywhere)
+
+    def _place(self, member, which, card, reuse_card, anywhere):
+        event = self._event_among(which, [] if anywhere else self._open_events())
+        if event.cycle.is_open_at(timezone.now()):
+            self.placed.add(event.cycle_id)
         previous = self.setup_intents.get(member.pk)
         reuse_card = reuse_card and previous is not None
         setup_intent = (
@@ -373,30 +427,40 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert preorder.amount_pence == event.member_price_pence
         assert preorder.cycle_id == event.cycle_id
 
-    @rule(pick=PICK, which=PICK, card=st.sampled_from([None, SUCCEEDS, DECLINED_OFF_SESSION]))
+    @precondition(lambda self: PreOrder.objects.filter(status=Status.PENDING).exists())
+    @rule(
+        pick=PICK,
+        which=PICK,
+        card=CARDS,
+        change=st.sampled_from(["event", "card", "event and card", "cancel"]),
+    )
     @guarded
-    def edit(self, pick, which, card):
+    def edit_or_cancel(self, pick, which, card, change):
+        """A member switches event and/or card (edit_preorder), or cancels (cancel_preorder)."""
         preorder = self._preorder(pick)
-        if preorder is None:
-            return
         member = self._member(preorder.member_id)
-        event = self._event(which)
+        allowed = preorder.status == Status.PENDING and preorder.cycle.is_open_at(timezone.now())
+        if change == "cancel":
+            try:
+                cancel_preorder(member, preorder.pk)
+            except PreorderError as error:
+                return expect("cancel", allowed, error)
+            expect("cancel", allowed)
+            assert PreOrder.objects.get(pk=preorder.pk).status == Status.CANCELLED
+            return
+        event = self._event(which) if "event" in change else preorder.event
         setup_intent = (
-            new_confirmed_setup_intent(self.ctx.stripe_url, member, card) if card else None
+            new_confirmed_setup_intent(self.ctx.stripe_url, member, card)
+            if "card" in change
+            else None
         )
-        allowed = (
-            preorder.status == Status.PENDING
-            and preorder.cycle.is_open_at(timezone.now())
-            and event.cycle_id == preorder.cycle_id
-        )
+        allowed = allowed and event.cycle_id == preorder.cycle_id
         try:
-            edited = edit_preorder(
-                member, preorder.pk, event_id=event.pk, setup_intent_id=setup_intent
-            )
+            edit_preorder(member, preorder.pk, event_id=event.pk, setup_intent_id=setup_intent)
         except PreorderError as error:
             return expect("edit", allowed, error)
         expect("edit", allowed)
-        edited = PreOrder.objects.get(pk=edited.pk)
+        edited = PreOrder.objects.get(pk=preorder.pk)
         assert edited.event_id == event.pk
         assert edited.amount_pence == event.member_price_pence  # the new event's price
         assert edited.status == Status.PENDING
@@ -404,30 +468,27 @@ class PresaleWeeks(RuleBasedStateMachine):
             assert edited.setup_intent_id == setup_intent
             self.setup_intents[member.pk] = setup_intent
 
-    @rule(pick=PICK)
-    @guarded
-    def cancel(self, pick):
-        preorder = self._preorder(pick)
-        if preorder is None:
-            return
-        allowed = preorder.status == Status.PENDING and preorder.cycle.is_open_at(timezone.now())
-        try:
-            cancel_preorder(self._member(preorder.member_id), preorder.pk)
-        except PreorderError as error:
-            return expect("cancel", allowed, error)
-        expect("cancel", allowed)
-        assert PreOrder.objects.get(pk=preorder.pk).status == Status.CANCELLED
-
     # --- Staff ---
+
+    def _decisions_due(self) -> bool:
+        """Some window has ended with pre-orders in it (its review, or a run, is on)."""
+        now = timezone.now()
+        return any(
+            cycle.window_ends_at <= now
+            for cycle in PresaleCycle.objects.filter(pk__in=self.cycle_ids, preorders__isnull=False)
+        )
 
     def _chosen(self, event: Event, mask: int, everyone: bool) -> list[int]:
         ids = list(event.preorders.order_by("id").values_list("pk", flat=True))
         return ids if everyone else [pk for n, pk in enumerate(ids) if mask >> (n % 16) & 1]
 
-    @rule(which=PICK, mask=MASK, everyone=st.booleans())
+    @precondition(lambda self: self._decisions_due())
+    @rule(which=PICK, mask=MASK, everyone=st.booleans(), anywhere=st.booleans())
     @guarded
-    def approve(self, which, mask, everyone):
-        event = self._event(which)
+    def approve(self, which, mask, everyone, anywhere):
+        event = self._event_among(which, [] if anywhere else self._events_in_review())
+        if event.cycle.in_review_at(timezone.now()):
+            self.reviewed.add(event.cycle_id)
         chosen = self._chosen(event, mask, everyone)
         allowed = self._in_review(event.cycle)
         left = pool_summary(event.pk).left
@@ -445,10 +506,13 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert result.changed == decidable[: max(left, 0)], (result, decidable, left)
         assert set(result.no_supply) == set(decidable[max(left, 0) :])
 
-    @rule(which=PICK, mask=MASK, everyone=st.booleans())
+    @precondition(lambda self: self._decisions_due())
+    @rule(which=PICK, mask=MASK, everyone=st.booleans(), anywhere=st.booleans())
     @guarded
-    def deny(self, which, mask, everyone):
-        event = self._event(which)
+    def deny(self, which, mask, everyone, anywhere):
+        event = self._event_among(which, [] if anywhere else self._events_in_review())
+        if event.cycle.in_review_at(timezone.now()):
+            self.reviewed.add(event.cycle_id)
         chosen = self._chosen(event, mask, everyone)
         allowed = self._in_review(event.cycle)
         decidable = set(
@@ -466,10 +530,18 @@ class PresaleWeeks(RuleBasedStateMachine):
             pk__in=chosen, status__in=[Status.PENDING, Status.APPROVED]
         ).exists()
 
-    @rule(which=PICK, mode=st.sampled_from(["fifo", "ballot"]), seed=st.integers(0, 2**62))
+    @precondition(lambda self: self._decisions_due())
+    @rule(
+        which=PICK,
+        mode=st.sampled_from(["fifo", "ballot"]),
+        seed=st.integers(0, 2**62),
+        anywhere=st.booleans(),
+    )
     @guarded
-    def auto_fulfil(self, which, mode, seed):
-        event = self._event(which)
+    def auto_fulfil(self, which, mode, seed, anywhere):
+        event = self._event_among(which, [] if anywhere else self._events_in_review())
+        if event.cycle.in_review_at(timezone.now()):
+            self.reviewed.add(event.cycle_id)
         allowed = self._in_review(event.cycle)
         places = max(pool_summary(event.pk).left, 0)
         pending = list(
@@ -488,6 +560,19 @@ class PresaleWeeks(RuleBasedStateMachine):
             assert len(result.changed) == min(places, len(pending))
             assert set(result.changed) <= set(pending)
 
+    def _worth_closing(self) -> bool:
+        """Staff close a window early once pre-orders are in (and it is open to close)."""
+        now = timezone.now()
+        return (
+            PreOrder.objects.filter(
+                cycle__opens_at__lte=now, cycle__closes_at__gt=now, cycle__closed_early_at=None
+            )
+            .exclude(status=Status.CANCELLED)
+            .count()
+            >= 2
+        )
+
+    @precondition(lambda self: self._worth_closing())
     @rule(which=PICK)
     @guarded
     def close_window_early(self, which):
@@ -501,16 +586,16 @@ class PresaleWeeks(RuleBasedStateMachine):
         cycle.refresh_from_db()
         assert not cycle.is_open_at(timezone.now())
 
-    @rule(which=PICK, count=st.integers(1, 3))
+    @rule(which=PICK, pick=PICK, add=st.integers(0, 3))
     @guarded
-    def add_tickets(self, which, count):
-        assert generate_tickets(self._event(which).pk, count, actor=self.staff) == count
-        STATS["tickets added"] += count
-
-    @rule(which=PICK, pick=PICK)
-    @guarded
-    def void_ticket(self, which, pick):
+    def change_pool(self, which, pick, add):
+        """Staff add `add` new tickets to an event's pool, or (add=0) void one of its tickets:
+        refused for an assigned or void ticket, or if an approved place would lose its ticket."""
         event = self._event(which)
+        if add:
+            assert generate_tickets(event.pk, add, actor=self.staff) == add
+            STATS["tickets added"] += add
+            return
         tickets = list(Ticket.objects.filter(event=event).order_by("id"))
         if not tickets:
             return
@@ -543,11 +628,26 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert not cycle.preorders.filter(status=Status.PENDING).exists()
         return run
 
+    def _worth_a_run(self) -> bool:
+        """Staff start a run once something is approved, or the schedule does once it is due;
+        starting one earlier (which denies everything pending) would end most stories early."""
+        now = timezone.now()
+        return PresaleCycle.objects.filter(pk__in=self.cycle_ids).filter(
+            Q(charge_at__lte=now)
+            | Q(charge_run_started_at__isnull=True, preorders__status=Status.APPROVED)
+        ).exists()
+
+    @precondition(lambda self: self._worth_a_run())
     @rule(which=PICK, early=st.booleans())
     @guarded
     def start_run(self, which, early):
         self._start_run(self._cycle(which), early)
 
+    @precondition(
+        lambda self: PreOrder.objects.filter(
+            status=Status.APPROVED, cycle__charge_runs__isnull=False
+        ).exists()
+    )
     @rule(which=PICK, size=st.integers(1, 4), charge=MASK)
     @guarded
     def claim_and_charge_some(self, which, size, charge):
@@ -566,6 +666,7 @@ class PresaleWeeks(RuleBasedStateMachine):
             else:
                 STATS["attempts left claimed (crash)"] += 1
 
+    @precondition(lambda self: ChargeAttempt.objects.filter(status="started").exists())
     @rule(pick=PICK)
     @guarded
     def charge_a_left_claim(self, pick):
@@ -575,6 +676,7 @@ class PresaleWeeks(RuleBasedStateMachine):
             charging.charge_attempt(unsent[pick % len(unsent)].pk)
             STATS["crashed claims charged later"] += 1
 
+    @precondition(lambda self: self._worth_a_run())
     @rule(which=PICK)
     @guarded
     def full_run(self, which):
@@ -587,6 +689,9 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert not cycle.preorders.filter(status=Status.APPROVED).exists()
         assert not run.attempts.filter(status=ChargeAttempt.Status.STARTED).exists()
 
+    @precondition(
+        lambda self: PresaleCycle.objects.filter(charge_at__lte=timezone.now()).exists()
+    )
     @rule()
     @guarded
     def tuesday_beat(self):
@@ -597,6 +702,7 @@ class PresaleWeeks(RuleBasedStateMachine):
             assert PresaleCycle.objects.get(pk=cycle_id).decisions_locked
             assert not PreOrder.objects.filter(cycle_id=cycle_id, status=Status.APPROVED).exists()
 
+    @precondition(lambda self: ChargeAttempt.objects.exists())
     @rule(which=st.none() | PICK, at_once=st.booleans())
     @guarded
     def reconcile(self, which, at_once):
@@ -616,13 +722,17 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     # --- Stripe and faults ---
 
+    @precondition(lambda self: ChargeAttempt.objects.exists())
     @rule(mask=MASK, copies=st.integers(1, 3), seed=st.integers(0, 2**32))
     @guarded
     def webhooks(self, mask, copies, seed):
         intents = all_payment_intents(self.ctx.stripe_url)
         chosen = [intent for n, intent in enumerate(intents) if mask >> (n % 16) & 1]
         # What Stripe says about each now (GET /v1/payment_intents/<id>), as its event carries it.
-        current = [stripe_request(self.ctx.stripe_url, f"payment_intents/{i['id']}") for i in chosen]
+        current = [
+            stripe_request(self.ctx.stripe_url, f"payment_intents/{intent['id']}")
+            for intent in chosen
+        ]
         deliveries = [event_for(intent) for intent in current] * copies
         random.Random(seed).shuffle(deliveries)
         for event in deliveries:
@@ -634,6 +744,7 @@ class PresaleWeeks(RuleBasedStateMachine):
             expected = "succeeded" if intent["status"] == "succeeded" else "failed"
             assert attempt.status == expected, (intent["id"], intent["status"], attempt.status)
 
+    @precondition(lambda self: ChargeAttempt.objects.filter(status="started").exists())
     @rule(pick=PICK)
     @guarded
     def charge_with_lost_answer(self, pick):
@@ -656,24 +767,26 @@ class PresaleWeeks(RuleBasedStateMachine):
         )
         STATS["answers lost"] += 1
 
-    @rule(on=st.booleans())
+    @rule(what=st.sampled_from(["retries", "sweep", "outage starts", "outage ends"]))
     @guarded
-    def email_outage(self, on):
-        self._set_outage(on)
-        STATS[f"email outage {'on' if on else 'off'}"] += 1
-
-    @rule(sweep=st.booleans())
-    @guarded
-    def email_retries(self, sweep):
-        """Later on, Celery retries failed emails (or the periodic sweep re-sends them)."""
-        if sweep:
-            sweep_unsent_emails()
+    def email(self, what):
+        """The email provider goes down or comes back; later on, Celery retries failed emails,
+        or the periodic sweep re-sends what never left."""
+        STATS[f"email: {what}"] += 1
+        if what.startswith("outage"):
+            self._set_outage(what == "outage starts")
+        elif what == "sweep":
+            # Tasks run inline here, so the sweep's enqueue runs the delivery and its retry
+            # surfaces; a real worker would just queue the retry.
+            with contextlib.suppress(Retry):
+                sweep_unsent_emails()
         else:
             for email_id in OutboundEmail.objects.exclude(
                 status=OutboundEmail.Status.SENT
             ).values_list("pk", flat=True):
                 email_services.deliver(email_id)
 
+    @precondition(lambda self: ChargeAttempt.objects.exists())
     @rule()
     @guarded
     def settle_everything(self):
@@ -723,6 +836,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert not unsent, f"paid but the ticket was never sent: {unsent}"
         for status in PreOrder.objects.values_list("status", flat=True):
             STATS[f"final status: {status}"] += 1
+        STATS["examples that charged"] += ChargeAttempt.objects.exists()
         self._check_all()
 
     # --- Invariants ---
@@ -760,7 +874,7 @@ class PresaleWeeks(RuleBasedStateMachine):
                 assert pk not in tickets, f"pre-order {pk} was refunded but kept its ticket"
             else:
                 assert status in (Status.PAID, Status.TICKET_SENT), (pk, status)
-                assert tickets.get(pk) == 1, f"pre-order {pk} was charged, {tickets.get(pk)} tickets"
+                assert tickets.get(pk) == 1, f"pre-order {pk} charged, {tickets.get(pk)} tickets"
         assert set(tickets) <= succeeded, f"tickets without a charge: {set(tickets) - succeeded}"
         money_taken = set(
             PreOrder.objects.filter(
@@ -782,7 +896,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert not doubled, doubled
         assert not Ticket.objects.filter(preorder__isnull=False, voided_at__isnull=False).exists()
         assert not Ticket.objects.filter(preorder__isnull=False).exclude(
-            preorder__event_id=models_f("event_id")
+            preorder__event_id=F("event_id")
         ).exists(), "a ticket went to a pre-order of another event"
 
     @invariant()
@@ -882,11 +996,9 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert failed <= failed_attempts
         with_attempts = set(ChargeAttempt.objects.values_list("preorder_id", flat=True))
         unclaimed = set(
-            PreOrder.objects.exclude(
-                status__in=[Status.CHARGING, Status.PAID, Status.TICKET_SENT, Status.REFUNDED]
-            )
-            .exclude(status=Status.FAILED)
-            .values_list("pk", flat=True)
+            PreOrder.objects.filter(
+                status__in=[Status.PENDING, Status.APPROVED, Status.DENIED, Status.CANCELLED]
+            ).values_list("pk", flat=True)
         )
         assert not (unclaimed & with_attempts), unclaimed & with_attempts
         for cycle in PresaleCycle.objects.all():
@@ -913,13 +1025,10 @@ class PresaleWeeks(RuleBasedStateMachine):
             assert logged.get(pk) == status, f"pre-order {pk} is {status}, log: {logged.get(pk)}"
 
 
-def models_f(name: str):
-    from django.db.models import F
-
-    return F(name)
-
-
-def test_presale_weeks_keep_their_invariants(stripe_server, make_member, make_event):
+def test_presale_weeks_keep_their_invariants(stripe_server, make_member, make_event, caplog):
+    # Email outages and crashed claims are logged loudly by design; keep the report readable.
+    for noisy in ("notifications", "payments", "celery"):
+        caplog.set_level(logging.CRITICAL, logger=noisy)
     PresaleWeeks.ctx = SimpleNamespace(
         stripe_url=stripe_server, make_member=make_member, make_event=make_event
     )
@@ -937,7 +1046,7 @@ def test_presale_weeks_keep_their_invariants(stripe_server, make_member, make_ev
         )
     finally:
         elapsed = time.monotonic() - started
-        examples = STATS["examples"] or 1
-        print(f"\n{STATS['examples']} examples in {elapsed:.1f} s ({elapsed / examples:.2f} s each)")
+        each = elapsed / (STATS["examples"] or 1)
+        print(f"\n{STATS['examples']} examples in {elapsed:.1f} s ({each:.2f} s each)")
         for key, value in sorted(STATS.items()):
             print(f"  {key}: {value}")
