@@ -2,7 +2,9 @@
 dataclasses back, never Stripe objects, and sees Stripe failures as GatewayError."""
 
 import contextlib
+import random
 import re
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -230,6 +232,34 @@ def charge_off_session(
 ) -> ChargeOutcome:
     """Create and confirm a PaymentIntent for a saved card, with nobody present. Declines and
     authentication demands are outcomes, not exceptions; only not knowing raises."""
+    for pause in RATE_LIMIT_BACKOFF:
+        try:
+            return _charge_once(
+                amount_pence=amount_pence,
+                customer_id=customer_id,
+                payment_method_id=payment_method_id,
+                idempotency_key=idempotency_key,
+                metadata=metadata,
+            )
+        except stripe.RateLimitError:
+            # A 429 means Stripe did not process the request, and the SDK does not retry a
+            # rate-limit 429 itself: wait and send it again (same key).
+            time.sleep(pause * (1 + random.random()))  # noqa: S311 - jitter, not a secret
+    raise StripeUnavailable("Stripe kept refusing: rate limited.")
+
+
+# Seconds to wait before each new try after a 429: about 9 s in all.
+RATE_LIMIT_BACKOFF = (0.25, 0.5, 1, 2, 5)
+
+
+def _charge_once(
+    *,
+    amount_pence: int,
+    customer_id: str,
+    payment_method_id: str,
+    idempotency_key: str,
+    metadata: dict[str, str],
+) -> ChargeOutcome:
     try:
         intent = client().v1.payment_intents.create(
             params={
@@ -252,8 +282,10 @@ def charge_off_session(
             (getattr(body, "decline_code", None) or error.code or "card_declined"),
             error.user_message or "Your card was declined.",
         )
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+    except (stripe.APIConnectionError, stripe.APIError) as error:
         raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.RateLimitError:
+        raise  # charge_off_session waits and tries again
     except stripe.IdempotencyError as error:
         # The same key is still being processed (another worker, a resend): the outcome is
         # unknown, not a refusal; reconciliation finds it.
