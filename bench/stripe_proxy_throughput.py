@@ -172,7 +172,7 @@ def write_report(path: Path, args: argparse.Namespace, figures: dict) -> str:
         lines.append(
             f"- The proxy's own CPU per proxied request (phase b, from /proc): "
             f"{figures['cpu_ms']:.2f} ms, i.e. ≈ {1000 / figures['cpu_ms']:.0f} req/s per core "
-            "if it had one to itself; this figure does not depend on the machine's load."
+            "if it had one to itself; this moves much less with the machine's load than req/s."
         )
     lines += [
         "- b/a below 1 is mostly the proxy's CPU competing with localstripe's for the same "
