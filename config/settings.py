@@ -2,6 +2,7 @@
 the project runs on its embedded defaults (SQLite, localstripe, an in-app email outbox)."""
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -254,7 +255,15 @@ ANYMAIL = {
         if env_str("MAILERSEND_API_URL", "")
         else {}
     ),
-    "WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET", ""),
+    # The providers' delivery-report webhooks authenticate with these. Unset, they get a random
+    # value nobody knows, so the endpoints refuse every call instead of trusting anyone.
+    "WEBHOOK_SECRET": env_str(
+        "ANYMAIL_WEBHOOK_SECRET", None if PRODUCTION and _resend_key else secrets.token_urlsafe(24)
+    ),
+    "MAILERSEND_SIGNING_SECRET": env_str(
+        "MAILERSEND_WEBHOOK_SIGNING_SECRET",
+        None if PRODUCTION and _mailersend_token else secrets.token_urlsafe(24),
+    ),
 }
 
 # --- The presale ----------------------------------------------------------------------------
@@ -279,6 +288,8 @@ if not _broker:
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
         "processed_folder": str(_queue_dir / "processed"),
+        # Broadcast messages (worker control); kombu's default is ./control in the cwd.
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 else:

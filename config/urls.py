@@ -1,3 +1,5 @@
+from anymail.webhooks.mailersend import MailerSendTrackingWebhookView
+from anymail.webhooks.resend import ResendTrackingWebhookView
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
@@ -12,8 +14,27 @@ def healthz(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("django-admin/", admin.site.urls),
-    # The email provider's delivery reports (bounces), authenticated by ANYMAIL_WEBHOOK_SECRET.
-    path("anymail/", include("anymail.urls")),
+    # The email providers' delivery reports (bounces): only the two providers we support.
+    path(
+        "anymail/",
+        include(
+            (
+                [
+                    path(
+                        "resend/tracking/",
+                        ResendTrackingWebhookView.as_view(),
+                        name="resend_tracking_webhook",
+                    ),
+                    path(
+                        "mailersend/tracking/",
+                        MailerSendTrackingWebhookView.as_view(),
+                        name="mailersend_tracking_webhook",
+                    ),
+                ],
+                "anymail",
+            )
+        ),
+    ),
     path("", include("members.urls")),
     path("", include("notifications.urls")),
     path("", include("payments.urls")),

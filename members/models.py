@@ -10,7 +10,9 @@ class MemberManager(BaseUserManager["Member"]):
 
     def get_by_natural_key(self, email: str) -> "Member":
         # Addresses are stored lower-cased; people type them however they like.
-        return self.get(email__iexact=email)
+        if not isinstance(email, str) or len(email) > 254:
+            raise self.model.DoesNotExist("No member has that email.")
+        return self.get(email=email.lower())
 
     def _create(self, email: str, password: str | None, **fields) -> "Member":
         if not email:

@@ -54,7 +54,7 @@ def parse_csv_emails(text: str) -> list[str]:
     """Addresses from a CSV export: every cell with an @ in it (names and headers are skipped)."""
     return [
         cell.strip().strip("<>")
-        for row in csv.reader(io.StringIO(text))
+        for row in csv.reader(io.StringIO(text, newline=""))
         for cell in row
         if "@" in cell
     ]

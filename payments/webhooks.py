@@ -30,6 +30,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     except gateway.BadSignature as error:
         logger.warning("Rejected a Stripe webhook: %s", error)
         return HttpResponseBadRequest("Bad signature")
+    event = _without_nul(event)
     event_id = event.get("id")
     event_type = event.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str):
@@ -59,3 +60,15 @@ def dispatch_event(event_pk: int) -> None:
         process_stripe_event.delay(event_pk)
     except Exception:
         logger.exception("Could not enqueue Stripe event %s; the sweep will handle it", event_pk)
+
+
+def _without_nul(value):
+    """PostgreSQL stores no NUL character in text or JSON; Stripe's own fields never hold one,
+    so one in customer-supplied text is replaced rather than failing the delivery forever."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value

@@ -19,6 +19,16 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    # Sign-in throttling counts in the cache: one test's attempts must not limit the next.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Hashing strength is not under test; the default hasher costs ~0.3 s a member.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -44,7 +44,11 @@ def real_worker(request, tmp_path):
         queue = tmp_path / "queue"
         queue.mkdir()
         broker = "filesystem://"
-        options = {"data_folder_in": str(queue), "data_folder_out": str(queue)}
+        options = {
+            "data_folder_in": str(queue),
+            "data_folder_out": str(queue),
+            "control_folder": str(tmp_path / "control"),
+        }
     saved = {
         key: app.conf[key]
         for key in ("broker_url", "broker_transport_options", "task_always_eager")

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 import pytest
 from django.conf import settings as django_settings
 from django.contrib import messages
+from django.contrib.auth.tokens import default_token_generator
 from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -32,6 +33,8 @@ from django.forms import BaseForm
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -419,6 +422,32 @@ def test_signing_in(member, fields, encoding):
 )
 def test_asking_for_a_password_reset(member, fields, encoding):
     fuzz_post(None, reverse("members:password_reset"), fields, encoding)
+
+
+@FUZZ
+@given(
+    fields=form_data(["new_password1", "new_password2"]),
+    same_twice=st.booleans(),
+    encoding=encodings,
+)
+def test_choosing_a_new_password_from_a_reset_link(member, fields, same_twice, encoding):
+    if same_twice and "new_password1" in fields:
+        fields["new_password2"] = fields["new_password1"]
+    link = reverse(
+        "members:password_reset_confirm",
+        args=[
+            urlsafe_base64_encode(force_bytes(member.pk)),
+            default_token_generator.make_token(member),
+        ],
+    )
+    with rolled_back():
+        client = Client()
+        set_password = client.get(link)["Location"]  # the token moves into the session
+        before = snapshot()
+        response = send(client, set_password, fields, encoding)
+        assert response.status_code < 500
+        if verdict(response) == "refused":
+            assert snapshot() == before, fields
 
 
 # --- Staff: invitations ---------------------------------------------------------------------

@@ -46,7 +46,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q
 from django.test import Client, override_settings
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -89,6 +89,7 @@ PICK = st.integers(min_value=0, max_value=10**6)  # an index into whatever exist
 MASK = st.integers(min_value=0, max_value=2**16 - 1)  # which of the first 16 things to use
 WEBHOOK_URL = "/payments/stripe/webhook/"
 STRIPE_KEY = "sk_test_presale_tests"
+STEPS_PER_MOVE = 5  # time passes on its own too: stories reach the charge run in 30 steps
 HOLDING_OR_AFTER = {Status.CHARGING, Status.PAID, Status.TICKET_SENT, Status.REFUNDED}
 
 # What happened across all examples of a run, printed at the end (pytest -s, or on failure).
@@ -189,17 +190,38 @@ def event_for(intent: dict) -> dict:
 
 
 def guarded(function):
-    """Marks the machine busy while a step or check runs: if one raises, teardown must not pile
-    a second failure (the final settlement) on top of the first."""
+    """Marks the machine busy while a check runs: if one raises, teardown must not pile a
+    second failure (the final settlement) on top of the first."""
 
     @functools.wraps(function)
     def wrapper(self, *args, **kwargs):
         self.busy = True
-        STATS[f"call {function.__name__}"] += 1
         function(self, *args, **kwargs)
         self.busy = False
 
     return wrapper
+
+
+def step(function):
+    """A rule: guarded like a check, and time passes: every STEPS_PER_MOVE steps the clock
+    moves on to the next moment that matters, as if advance_clock had run."""
+
+    @functools.wraps(function)
+    def wrapper(self, *args, **kwargs):
+        self.busy = True
+        STATS[f"step: {function.__name__}"] += 1
+        function(self, *args, **kwargs)
+        self.steps += 1
+        if self.steps % STEPS_PER_MOVE == 0 and self._may_move_on():
+            self._advance()
+            note(f"after step {self.steps}, time passed: {london(timezone.now())}")
+        self.busy = False
+
+    return wrapper
+
+
+def london(moment: dt.datetime) -> str:
+    return f"{moment.astimezone(LONDON):%a %d %b %Y %H:%M:%S %Z}"
 
 
 def expect(outcome: str, allowed: bool, refusal: Exception | None = None) -> None:
@@ -222,6 +244,7 @@ class PresaleWeeks(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.busy = False
+        self.steps = 0
         self.traveller = None
         self.clock = None
         self.outage = None
@@ -313,7 +336,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         pools=st.lists(st.integers(0, 4), min_size=4, max_size=4),
         start_hours=st.integers(0, 150),
     )
-    @guarded
+    @step
     def set_up_weeks(self, week, two_cycles, pools, start_hours):
         opens_at = WeeklySchedule.from_settings().cycle(week).opens_at
         self.traveller = time_machine.travel(
@@ -374,8 +397,11 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: self._may_move_on())
     @rule()
-    @guarded
+    @step
     def advance_clock(self):
+        self._advance()
+
+    def _advance(self) -> None:
         """On to the next moment that matters: Sunday 23:50, the window's end, the charge time
         (then six hours at a time)."""
         ahead = [moment for moment in self.milestones if moment > timezone.now()]
@@ -387,12 +413,22 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     # --- Members ---
 
+    def _room_to_place(self) -> bool:
+        """Some open cycle has a member without a live pre-order in it."""
+        now = timezone.now()
+        for cycle in PresaleCycle.objects.filter(pk__in=self.cycle_ids):
+            live = cycle.preorders.filter(status__in=LIVE_STATUSES).count()
+            if cycle.is_open_at(now) and live < len(self.members):
+                return True
+        return False
+
+    @precondition(lambda self: self._room_to_place())
     @rule(
         orders=st.lists(
             st.tuples(PICK, PICK, CARDS, st.booleans(), st.booleans()), min_size=1, max_size=4
         )
     )
-    @guarded
+    @step
     def place(self, orders):
         """Members pre-order: (member, event, card, reuse their last card confirmation, any
         event rather than one whose window is open)."""
@@ -434,7 +470,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         card=CARDS,
         change=st.sampled_from(["event", "card", "event and card", "cancel"]),
     )
-    @guarded
+    @step
     def edit_or_cancel(self, pick, which, card, change):
         """A member switches event and/or card (edit_preorder), or cancels (cancel_preorder)."""
         preorder = self._preorder(pick)
@@ -484,7 +520,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: self._decisions_due())
     @rule(which=PICK, mask=MASK, everyone=st.booleans(), anywhere=st.booleans())
-    @guarded
+    @step
     def approve(self, which, mask, everyone, anywhere):
         event = self._event_among(which, [] if anywhere else self._events_in_review())
         if event.cycle.in_review_at(timezone.now()):
@@ -508,7 +544,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: self._decisions_due())
     @rule(which=PICK, mask=MASK, everyone=st.booleans(), anywhere=st.booleans())
-    @guarded
+    @step
     def deny(self, which, mask, everyone, anywhere):
         event = self._event_among(which, [] if anywhere else self._events_in_review())
         if event.cycle.in_review_at(timezone.now()):
@@ -537,7 +573,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         seed=st.integers(0, 2**62),
         anywhere=st.booleans(),
     )
-    @guarded
+    @step
     def auto_fulfil(self, which, mode, seed, anywhere):
         event = self._event_among(which, [] if anywhere else self._events_in_review())
         if event.cycle.in_review_at(timezone.now()):
@@ -574,7 +610,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: self._worth_closing())
     @rule(which=PICK)
-    @guarded
+    @step
     def close_window_early(self, which):
         cycle = self._cycle(which)
         allowed = cycle.is_open_at(timezone.now())
@@ -586,8 +622,9 @@ class PresaleWeeks(RuleBasedStateMachine):
         cycle.refresh_from_db()
         assert not cycle.is_open_at(timezone.now())
 
+    @precondition(lambda self: PreOrder.objects.exists())
     @rule(which=PICK, pick=PICK, add=st.integers(0, 3))
-    @guarded
+    @step
     def change_pool(self, which, pick, add):
         """Staff add `add` new tickets to an event's pool, or (add=0) void one of its tickets:
         refused for an assigned or void ticket, or if an approved place would lose its ticket."""
@@ -628,34 +665,48 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert not cycle.preorders.filter(status=Status.PENDING).exists()
         return run
 
-    def _worth_a_run(self) -> bool:
+    def _worth_a_run(self) -> list[int]:
         """Staff start a run once something is approved, or the schedule does once it is due;
         starting one earlier (which denies everything pending) would end most stories early."""
         now = timezone.now()
-        return PresaleCycle.objects.filter(pk__in=self.cycle_ids).filter(
-            Q(charge_at__lte=now)
-            | Q(charge_run_started_at__isnull=True, preorders__status=Status.APPROVED)
-        ).exists()
+        return sorted(
+            PresaleCycle.objects.filter(pk__in=self.cycle_ids)
+            .filter(
+                Q(charge_at__lte=now)
+                | Q(charge_run_started_at__isnull=True, preorders__status=Status.APPROVED)
+            )
+            .distinct()
+            .values_list("pk", flat=True)
+        )
 
-    @precondition(lambda self: self._worth_a_run())
-    @rule(which=PICK, early=st.booleans())
-    @guarded
-    def start_run(self, which, early):
-        self._start_run(self._cycle(which), early)
+    def _cycle_among(self, pick: int, preferred: list[int]) -> PresaleCycle:
+        ids = preferred or self.cycle_ids
+        return PresaleCycle.objects.get(pk=ids[pick % len(ids)])
 
-    @precondition(
-        lambda self: PreOrder.objects.filter(
-            status=Status.APPROVED, cycle__charge_runs__isnull=False
-        ).exists()
-    )
+    @precondition(lambda self: bool(self._worth_a_run()))
+    @rule(which=PICK, early=st.booleans(), anywhere=st.booleans())
+    @step
+    def start_run(self, which, early, anywhere):
+        self._start_run(self._cycle_among(which, [] if anywhere else self._worth_a_run()), early)
+
+    def _claimable(self) -> list[int]:
+        return sorted(
+            PresaleCycle.objects.filter(
+                pk__in=self.cycle_ids,
+                charge_runs__isnull=False,
+                preorders__status=Status.APPROVED,
+            )
+            .distinct()
+            .values_list("pk", flat=True)
+        )
+
+    @precondition(lambda self: bool(self._claimable()))
     @rule(which=PICK, size=st.integers(1, 4), charge=MASK)
-    @guarded
+    @step
     def claim_and_charge_some(self, which, size, charge):
         """A worker claims a batch and charges some of it; the rest it never gets to (killed)."""
-        cycle = self._cycle(which)
+        cycle = self._cycle_among(which, self._claimable())
         run = ChargeRun.objects.filter(cycle=cycle).order_by("-id").first()
-        if run is None:
-            return
         claimed = charging.claim_batch(run, size)
         for n, attempt_id in enumerate(claimed):
             if charge >> n & 1:
@@ -668,7 +719,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: ChargeAttempt.objects.filter(status="started").exists())
     @rule(pick=PICK)
-    @guarded
+    @step
     def charge_a_left_claim(self, pick):
         """A resumed worker charges a claim that never reached Stripe."""
         unsent = self._unsent_attempts()
@@ -676,11 +727,11 @@ class PresaleWeeks(RuleBasedStateMachine):
             charging.charge_attempt(unsent[pick % len(unsent)].pk)
             STATS["crashed claims charged later"] += 1
 
-    @precondition(lambda self: self._worth_a_run())
-    @rule(which=PICK)
-    @guarded
-    def full_run(self, which):
-        cycle = self._cycle(which)
+    @precondition(lambda self: bool(self._worth_a_run()))
+    @rule(which=PICK, anywhere=st.booleans())
+    @step
+    def full_run(self, which, anywhere):
+        cycle = self._cycle_among(which, [] if anywhere else self._worth_a_run())
         run = self._start_run(cycle, early=True)
         if run is None:
             return
@@ -689,11 +740,9 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert not cycle.preorders.filter(status=Status.APPROVED).exists()
         assert not run.attempts.filter(status=ChargeAttempt.Status.STARTED).exists()
 
-    @precondition(
-        lambda self: PresaleCycle.objects.filter(charge_at__lte=timezone.now()).exists()
-    )
+    @precondition(lambda self: PresaleCycle.objects.filter(charge_at__lte=timezone.now()).exists())
     @rule()
-    @guarded
+    @step
     def tuesday_beat(self):
         due = charging.due_cycles()
         charge_due_cycles()
@@ -704,7 +753,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: ChargeAttempt.objects.exists())
     @rule(which=st.none() | PICK, at_once=st.booleans())
-    @guarded
+    @step
     def reconcile(self, which, at_once):
         cycle_id = None if which is None else self._cycle(which).pk
         counts = charging.reconcile(
@@ -724,7 +773,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: ChargeAttempt.objects.exists())
     @rule(mask=MASK, copies=st.integers(1, 3), seed=st.integers(0, 2**32))
-    @guarded
+    @step
     def webhooks(self, mask, copies, seed):
         intents = all_payment_intents(self.ctx.stripe_url)
         chosen = [intent for n, intent in enumerate(intents) if mask >> (n % 16) & 1]
@@ -746,7 +795,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: ChargeAttempt.objects.filter(status="started").exists())
     @rule(pick=PICK)
-    @guarded
+    @step
     def charge_with_lost_answer(self, pick):
         """Stripe receives the charge of a claimed attempt, but its answer never comes back."""
         unsent = self._unsent_attempts()
@@ -767,14 +816,35 @@ class PresaleWeeks(RuleBasedStateMachine):
         )
         STATS["answers lost"] += 1
 
-    @rule(what=st.sampled_from(["retries", "sweep", "outage starts", "outage ends"]))
-    @guarded
-    def email(self, what):
-        """The email provider goes down or comes back; later on, Celery retries failed emails,
-        or the periodic sweep re-sends what never left."""
+    def _outage_matters(self) -> bool:
+        """An outage is worth having once staff are deciding: "not allocated" and ticket emails
+        are the ones whose loss would hurt."""
+        now = timezone.now()
+        return self.outage is None and any(
+            cycle.window_ends_at <= now
+            for cycle in PresaleCycle.objects.filter(pk__in=self.cycle_ids)
+        )
+
+    @precondition(lambda self: self._outage_matters())
+    @rule()
+    @step
+    def email_outage_starts(self):
+        self._set_outage(True)
+
+    @precondition(
+        lambda self: (
+            self.outage is not None
+            or OutboundEmail.objects.exclude(status=OutboundEmail.Status.SENT).exists()
+        )
+    )
+    @rule(what=st.sampled_from(["retries", "sweep", "outage ends"]))
+    @step
+    def email_recovers(self, what):
+        """The email provider comes back; or, later on, Celery retries failed emails, or the
+        periodic sweep re-sends what never left (during the outage too)."""
         STATS[f"email: {what}"] += 1
-        if what.startswith("outage"):
-            self._set_outage(what == "outage starts")
+        if what == "outage ends":
+            self._set_outage(False)
         elif what == "sweep":
             # Tasks run inline here, so the sweep's enqueue runs the delivery and its retry
             # surfaces; a real worker would just queue the retry.
@@ -788,16 +858,16 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @precondition(lambda self: ChargeAttempt.objects.exists())
     @rule()
-    @guarded
+    @step
     def settle_everything(self):
         """Mid-week: the outage ends, reconciliation settles every open attempt, and Celery's
         retries deliver every email. Nothing may be left charging, nor paid without its ticket
         having been sent."""
         self._set_outage(False)
         charging.reconcile(older_than=dt.timedelta(0))
-        for email_id in OutboundEmail.objects.exclude(
-            status=OutboundEmail.Status.SENT
-        ).values_list("pk", flat=True):
+        for email_id in OutboundEmail.objects.exclude(status=OutboundEmail.Status.SENT).values_list(
+            "pk", flat=True
+        ):
             email_services.deliver(email_id)
         self._check_settled()
 
@@ -895,9 +965,11 @@ class PresaleWeeks(RuleBasedStateMachine):
         )
         assert not doubled, doubled
         assert not Ticket.objects.filter(preorder__isnull=False, voided_at__isnull=False).exists()
-        assert not Ticket.objects.filter(preorder__isnull=False).exclude(
-            preorder__event_id=F("event_id")
-        ).exists(), "a ticket went to a pre-order of another event"
+        assert (
+            not Ticket.objects.filter(preorder__isnull=False)
+            .exclude(preorder__event_id=F("event_id"))
+            .exists()
+        ), "a ticket went to a pre-order of another event"
 
     @invariant()
     @guarded
