@@ -1,8 +1,10 @@
 """Throttling of sign-in attempts and password-reset requests, on Django's cache framework.
 
-A fixed-window counter per key: the windows are LOGIN_THROTTLE_WINDOW_SECONDS long and aligned
-to the epoch, so the time left in the current one is known exactly and can be shown ("wait 7
-minutes"). Keys are a SHA-256 of the lower-cased email, or of the client's IP address (an IPv6
+A counter per key whose window opens at the first failure and lasts
+LOGIN_THROTTLE_WINDOW_SECONDS (not windows aligned to the clock, which would let an attacker
+spend two windows' attempts either side of a boundary). The window's end is kept with it, so
+the time left can be shown ("wait 7 minutes"). Keys are a SHA-256 of the lower-cased email,
+or of the client's IP address (an IPv6
 address by its /64, which one client usually owns whole), so the cache holds no addresses.
 
 The client IP is REMOTE_ADDR, unless LOGIN_THROTTLE_PROXY_COUNT says how many reverse proxies
@@ -70,39 +72,35 @@ def client_ip(request: HttpRequest) -> str:
     return str(address)
 
 
-def _window() -> tuple[int, int]:
-    """The current window's number and the whole seconds left in it (at least 1)."""
-    length = max(1, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
-    now = time.time()
-    number = int(now // length)
-    left = max(1, math.ceil((number + 1) * length - now))
-    return number, left
-
-
-def _key(scope: str, value: str, window: int) -> str:
+def _key(scope: str, value: str) -> str:
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{_PREFIX}:{scope}:{digest}:{window}"
+    return f"{_PREFIX}:{scope}:{digest}"
 
 
 def _count(scope: str, value: str) -> int:
-    window, _ = _window()
-    return cache.get(_key(scope, value, window), 0)
+    return cache.get(_key(scope, value), 0)
+
+
+def _seconds_left(scope: str, value: str) -> int:
+    until = cache.get(_key(scope, value) + ":until")
+    if until is None:
+        return max(1, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+    return max(1, math.ceil(until - time.time()))
 
 
 def _hit(scope: str, value: str) -> int:
     """Add one to the counter and return its new value (atomic on Redis and memcached)."""
-    window, left = _window()
-    key = _key(scope, value, window)
-    timeout = left + 1
-    cache.add(key, 0, timeout=timeout)
+    key = _key(scope, value)
+    length = max(1, settings.LOGIN_THROTTLE_WINDOW_SECONDS)
+    if cache.add(key, 1, timeout=length):  # the first failure opens the window
+        cache.set(key + ":until", time.time() + length, timeout=length)
+        return 1
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=timeout)
-        count = 1
-    # Not every backend keeps the expiry on incr (the database cache resets it).
-    cache.touch(key, timeout)
-    return count
+        return cache.incr(key)
+    except ValueError:  # the window ended between add and incr
+        cache.add(key, 1, timeout=length)
+        cache.set(key + ":until", time.time() + length, timeout=length)
+        return 1
 
 
 def refusal(checks: list[tuple[str, str]]) -> Refusal | None:
@@ -112,7 +110,7 @@ def refusal(checks: list[tuple[str, str]]) -> Refusal | None:
         return None  # throttling turned off
     for scope, value in checks:
         if value and _count(scope, value) >= limit:
-            return Refusal(scope=scope, retry_after=_window()[1])
+            return Refusal(scope=scope, retry_after=_seconds_left(scope, value))
     return None
 
 
@@ -138,7 +136,8 @@ def login_succeeded(email: object) -> None:
     attacker with one account of their own, must not be able to reset it)."""
     value = normalise_email(email)
     if value:
-        cache.delete(_key(LOGIN_EMAIL, value, _window()[0]))
+        key = _key(LOGIN_EMAIL, value)
+        cache.delete_many([key, key + ":until"])
 
 
 # --- Password reset requests ------------------------------------------------------------------

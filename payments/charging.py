@@ -10,7 +10,7 @@ in its metadata — and is only sent again if Stripe never received it."""
 
 import datetime as dt
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -28,11 +28,10 @@ from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
 from preorders.services import transition_many
 from preorders.states import Status
+from tickets.delivery import send_ticket
 from tickets.selectors import pool_summaries
 
 logger = logging.getLogger(__name__)
-
-CLAIM_BATCH = 200
 
 
 class ChargeRunError(Exception):
@@ -136,13 +135,22 @@ def execute_run(run_id: int) -> ChargeRun:
     run = ChargeRun.objects.select_related("cycle").get(pk=run_id)
     reconcile(cycle_id=run.cycle_id)
     bucket = TokenBucket(settings.CHARGE_RATE_PER_SECOND)
-    with ThreadPoolExecutor(max_workers=settings.CHARGE_CONCURRENCY) as pool:
+    concurrency = settings.CHARGE_CONCURRENCY
+    in_flight: set[Future] = set()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        # A pipeline, not batches: new pre-orders are claimed as soon as charges finish, so a
+        # slow answer never holds the others back. Claims stay small (twice the concurrency)
+        # so that a second run or worker can share the work.
         while True:
-            claimed = claim_batch(run, CLAIM_BATCH)
-            if not claimed:
+            if len(in_flight) < 2 * concurrency:
+                claimed = claim_batch(run, 2 * concurrency - len(in_flight))
+                run.claimed += len(claimed)
+                in_flight |= {pool.submit(_charge_in_thread, pk, bucket) for pk in claimed}
+                if claimed:
+                    continue
+            if not in_flight:
                 break
-            run.claimed += len(claimed)
-            list(pool.map(lambda attempt_id: _charge_in_thread(attempt_id, bucket), claimed))
+            _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
     run.finished_at = timezone.now()
     run.save(update_fields=["claimed", "finished_at"])
     return run
@@ -265,6 +273,14 @@ def reconcile(
             counts["resent"] += 1
         elif settle(attempt.pk, outcome, source="stripe"):
             counts["settled"] += 1
+    unsent = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=False).exclude(
+        emails__template="ticket"
+    )
+    if cycle_id is not None:
+        unsent = unsent.filter(cycle_id=cycle_id)
+    for preorder_id in unsent.values_list("pk", flat=True):
+        send_ticket(preorder_id)
+        counts["tickets_emailed"] = counts.get("tickets_emailed", 0) + 1
     unticketed = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=True)
     if cycle_id is not None:
         unticketed = unticketed.filter(cycle_id=cycle_id)

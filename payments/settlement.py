@@ -18,7 +18,7 @@ from payments.models import ChargeAttempt
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition_many
 from preorders.states import Status
-from tickets.delivery import queue_ticket_email
+from tickets.delivery import dispatch_ticket
 from tickets.services import NoTicketAvailable, assign_ticket
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ def _apply_outcome(attempt: ChargeAttempt, outcome, *, source: str, now) -> bool
         except NoTicketAvailable:
             logger.error("Pre-order %s was paid but its pool is empty", preorder.pk)
             return True
-        queue_ticket_email(preorder, ticket)
+        # Rendering the email (QR code, calendar entry) is left to a worker, off the charge
+        # run's hot path; nothing is lost if that hand-over fails (reconciliation redoes it).
+        transaction.on_commit(lambda: dispatch_ticket(ticket.preorder_id))
         return False
     attempt.status = ChargeAttempt.Status.FAILED
     attempt.failure_code = outcome.failure_code[:100]

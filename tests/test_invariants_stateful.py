@@ -203,8 +203,9 @@ def guarded(function):
 
 
 def step(function):
-    """A rule: guarded like a check, and time passes: every STEPS_PER_MOVE steps the clock
-    moves on to the next moment that matters, as if advance_clock had run."""
+    """A rule: guarded like a check, and time passes: STEPS_PER_MOVE steps after the clock last
+    moved, it moves on to the next moment that matters, as if advance_clock had run (once
+    members and staff had their say, or after twice as long anyway)."""
 
     @functools.wraps(function)
     def wrapper(self, *args, **kwargs):
@@ -212,7 +213,8 @@ def step(function):
         STATS[f"step: {function.__name__}"] += 1
         function(self, *args, **kwargs)
         self.steps += 1
-        if self.steps % STEPS_PER_MOVE == 0 and self._may_move_on():
+        waited = self.steps - self.last_move
+        if waited >= STEPS_PER_MOVE and (self._may_move_on() or waited >= 2 * STEPS_PER_MOVE):
             self._advance()
             note(f"after step {self.steps}, time passed: {london(timezone.now())}")
         self.busy = False
@@ -244,7 +246,10 @@ class PresaleWeeks(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.busy = False
+        self.beat = False
+        self.auto_fulfil = None
         self.steps = 0
+        self.last_move = 0
         self.traveller = None
         self.clock = None
         self.outage = None
@@ -335,9 +340,18 @@ class PresaleWeeks(RuleBasedStateMachine):
         two_cycles=st.booleans(),
         pools=st.lists(st.integers(0, 4), min_size=4, max_size=4),
         start_hours=st.integers(0, 150),
+        beat=st.booleans(),
+        auto_fulfil=st.booleans(),
     )
     @step
-    def set_up_weeks(self, week, two_cycles, pools, start_hours):
+    def set_up_weeks(self, week, two_cycles, pools, start_hours, beat, auto_fulfil):
+        """One or two weekly cycles with two events each, pools of 0-4 tickets, four members;
+        the clock somewhere in the first window. `beat`: the Tuesday schedule fires whenever
+        time passes a charge time (else workers are down and only the rules below charge).
+        `auto_fulfil`: PRESALE_AUTO_FULFIL, the run approves pending pre-orders up to supply."""
+        self.beat = beat
+        self.auto_fulfil = override_settings(PRESALE_AUTO_FULFIL=auto_fulfil)
+        self.auto_fulfil.enable()
         opens_at = WeeklySchedule.from_settings().cycle(week).opens_at
         self.traveller = time_machine.travel(
             opens_at + dt.timedelta(hours=start_hours, minutes=7), tick=True
@@ -395,21 +409,33 @@ class PresaleWeeks(RuleBasedStateMachine):
                 return False
         return True
 
-    @precondition(lambda self: self._may_move_on())
     @rule()
     @step
     def advance_clock(self):
-        self._advance()
+        """Time passes: on to the next moment that matters once members and staff have had
+        their say, else a little (never past that moment). Always possible, so that swarm
+        testing (which switches some rules off for a whole example) always has a rule to run."""
+        if self._may_move_on():
+            self._advance()
+            return
+        ahead = [moment for moment in self.milestones if moment > timezone.now()]
+        room = (ahead[0] - timezone.now()) if ahead else dt.timedelta(hours=6)
+        if room > dt.timedelta(minutes=2):
+            self.clock.shift(min(dt.timedelta(minutes=20), room - dt.timedelta(minutes=1)))
+            STATS["clock: a little"] += 1
 
     def _advance(self) -> None:
         """On to the next moment that matters: Sunday 23:50, the window's end, the charge time
         (then six hours at a time)."""
+        self.last_move = self.steps
         ahead = [moment for moment in self.milestones if moment > timezone.now()]
         if ahead:
             self.clock.move_to(ahead[0])
         else:
             self.clock.shift(dt.timedelta(hours=6))
         STATS["clock moves"] += 1
+        if self.beat:
+            self._beat()
 
     # --- Members ---
 
@@ -740,10 +766,14 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert not cycle.preorders.filter(status=Status.APPROVED).exists()
         assert not run.attempts.filter(status=ChargeAttempt.Status.STARTED).exists()
 
-    @precondition(lambda self: PresaleCycle.objects.filter(charge_at__lte=timezone.now()).exists())
+    @precondition(lambda self: bool(charging.due_cycles()))
     @rule()
     @step
     def tuesday_beat(self):
+        """The beat's catch-up run (beat or the workers were down at 19:00)."""
+        self._beat()
+
+    def _beat(self) -> None:
         due = charging.due_cycles()
         charge_due_cycles()
         for cycle_id in due:
@@ -884,6 +914,8 @@ class PresaleWeeks(RuleBasedStateMachine):
                 self._settle_at_the_end()
         finally:
             self._set_outage(False)
+            if self.auto_fulfil is not None:
+                self.auto_fulfil.disable()
             if self.traveller is not None:
                 self.traveller.stop()
 
@@ -907,6 +939,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         for status in PreOrder.objects.values_list("status", flat=True):
             STATS[f"final status: {status}"] += 1
         STATS["examples that charged"] += ChargeAttempt.objects.exists()
+        STATS["examples run to the end"] += 1
         self._check_all()
 
     # --- Invariants ---

@@ -3,6 +3,7 @@ dashboard's QR code, and the staff's resend tool. Resending never charges or ass
 
 import datetime as dt
 import io
+import logging
 
 import segno
 from django.db import transaction
@@ -16,6 +17,8 @@ from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition_many
 from preorders.states import Status
 from tickets.models import Ticket
+
+logger = logging.getLogger(__name__)
 
 QR_CONTENT_ID = "ticket-qr@harrys.club"
 TICKET_TEMPLATE = "ticket"
@@ -76,6 +79,34 @@ def queue_ticket_email(preorder: PreOrder, ticket: Ticket, *, to_email: str | No
             Attachment("event.ics", calendar_entry(preorder, ticket), "text/calendar"),
         ],
     )
+
+
+def send_ticket(preorder_id: int) -> OutboundEmail | None:
+    """Email a paid pre-order its ticket, once: a second call finds the email and does nothing."""
+    with transaction.atomic():
+        preorder = (
+            PreOrder.objects.select_for_update(of=("self",))
+            .select_related("member", "event")
+            .get(pk=preorder_id)
+        )
+        if preorder.status not in (Status.PAID, Status.TICKET_SENT):
+            return None
+        already = OutboundEmail.objects.filter(preorder=preorder, template=TICKET_TEMPLATE)
+        if already.exclude(status=OutboundEmail.Status.SUPERSEDED).exists():
+            return None
+        ticket = Ticket.objects.filter(preorder=preorder).first()
+        if ticket is None:
+            return None
+        return queue_ticket_email(preorder, ticket)
+
+
+def dispatch_ticket(preorder_id: int) -> None:
+    from tickets.tasks import send_ticket_task
+
+    try:
+        send_ticket_task.delay(preorder_id)
+    except Exception:  # broker down: reconciliation finds paid pre-orders without an email
+        logger.exception("Ticket of pre-order %s not handed to a worker yet", preorder_id)
 
 
 def mark_ticket_sent(email: OutboundEmail) -> None:
