@@ -31,6 +31,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._support import write_section  # noqa: E402
 from devtools.stripe_proxy_runner import running_localstripe, running_stripe_proxy  # noqa: E402
 
 # Basic auth with the secret key, as Stripe clients send it.
@@ -139,8 +140,6 @@ def write_report(path: Path, args: argparse.Namespace, figures: dict) -> str:
     slow: Result = figures["slow"]
     ceiling = args.latency_in_flight / 0.4
     lines = [
-        "# Stripe proxy throughput (devtools/stripe_proxy.py)",
-        "",
         f"Measured {dt.date.today().isoformat()} with `bench/stripe_proxy_throughput.py` on "
         f"{os.cpu_count()} cores ({platform.python_implementation()} "
         f"{platform.python_version()}, aiohttp {aiohttp.__version__}); the load generator, the "
@@ -182,7 +181,7 @@ def write_report(path: Path, args: argparse.Namespace, figures: dict) -> str:
         "",
     ]
     text = "\n".join(lines)
-    path.write_text(text)
+    write_section("Stripe stand-in throughput (devtools/stripe_proxy.py)", text, path)
     return text
 
 
@@ -192,7 +191,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=50)
     parser.add_argument("--latency-in-flight", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-stripe-proxy.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
 
     with (
