@@ -306,7 +306,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How many charges go out at once, and how many PaymentIntents a second (Stripe allows 25/s per
 # endpoint; stay just under it).
-CHARGE_CONCURRENCY = env_int("CHARGE_CONCURRENCY", 16)
+CHARGE_CONCURRENCY = env_int("CHARGE_CONCURRENCY", 24)
 CHARGE_RATE_PER_SECOND = env_int("CHARGE_RATE_PER_SECOND", 24)
 # A charge attempt with no answer for this long is settled by asking Stripe.
 CHARGE_STALE_AFTER_SECONDS = env_int("CHARGE_STALE_AFTER_SECONDS", 180)

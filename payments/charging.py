@@ -134,7 +134,8 @@ def execute_run(run_id: int) -> ChargeRun:
     Safe to run twice, or two at once: each pre-order is claimed by exactly one of them."""
     run = ChargeRun.objects.select_related("cycle").get(pk=run_id)
     reconcile(cycle_id=run.cycle_id)
-    bucket = TokenBucket(settings.CHARGE_RATE_PER_SECOND)
+    # A burst of 2: paced evenly, a window of any one second never sees more than the rate.
+    bucket = TokenBucket(settings.CHARGE_RATE_PER_SECOND, burst=2)
     concurrency = settings.CHARGE_CONCURRENCY
     in_flight: set[Future] = set()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
