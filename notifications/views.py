@@ -2,6 +2,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from config.listing import status_filtered_page
 from members.permissions import staff_required
 from notifications.models import OutboundEmail, OutboxMessage
 
@@ -20,13 +21,6 @@ def outbox_message(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @staff_required
 def email_log(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
     emails = OutboundEmail.objects.select_related("preorder").order_by("-created_at", "-id")
-    if status in OutboundEmail.Status.values:
-        emails = emails.filter(status=status)
-    page = Paginator(emails, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "notifications/email_log.html",
-        {"page": page, "status": status, "statuses": OutboundEmail.Status.choices},
-    )
+    context = status_filtered_page(request, emails, OutboundEmail.Status)
+    return render(request, "notifications/email_log.html", context)

@@ -1,12 +1,12 @@
 """Staff pages for the charge run (dry-run preview, start, report) and the webhook log."""
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from config.listing import status_filtered_page
 from events.models import PresaleCycle
 from members.permissions import staff_required
 from payments import charging
@@ -54,16 +54,9 @@ def start_charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
 
 @staff_required
 def webhook_log(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
     events = StripeEvent.objects.select_related("preorder__member").order_by("-received_at", "-id")
-    if status in StripeEvent.Status.values:
-        events = events.filter(status=status)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "payments/webhook_log.html",
-        {"page": page, "status": status, "statuses": StripeEvent.Status.choices},
-    )
+    context = status_filtered_page(request, events, StripeEvent.Status)
+    return render(request, "payments/webhook_log.html", context)
 
 
 @staff_required

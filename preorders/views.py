@@ -32,6 +32,25 @@ def _card_setup_context(request: HttpRequest) -> dict:
     }
 
 
+def _card_page(request: HttpRequest, template: str, context: dict, error: str | None):
+    """A page with the card form: 400 when it shows an error, 503 when Stripe is unreachable."""
+    try:
+        card_context = _card_setup_context(request)
+    except GatewayError as problem:
+        return render(
+            request,
+            "preorders/payments_unavailable.html",
+            {"error": problem.user_message},
+            status=503,
+        )
+    return render(
+        request,
+        template,
+        {**context, "error": error, **card_context},
+        status=400 if error else 200,
+    )
+
+
 def _can_change(preorder) -> bool:
     return preorder.status in MEMBER_EDITABLE_STATUSES and preorder.cycle.is_open_at(timezone.now())
 
@@ -86,20 +105,8 @@ def place(request: HttpRequest, event_id: int) -> HttpResponse:
                 return redirect("preorders:detail", preorder.pk)
         else:
             error = " ".join(form.errors.get("setup_intent_id", ["Please check the form."]))
-    try:
-        card_context = _card_setup_context(request)
-    except GatewayError as problem:
-        return render(
-            request,
-            "preorders/payments_unavailable.html",
-            {"error": problem.user_message},
-            status=503,
-        )
-    return render(
-        request,
-        "preorders/place.html",
-        {"event": event, "cycle": cycle, "form": form, "error": error, **card_context},
-        status=400 if error else 200,
+    return _card_page(
+        request, "preorders/place.html", {"event": event, "cycle": cycle, "form": form}, error
     )
 
 
@@ -146,20 +153,11 @@ def edit(request: HttpRequest, preorder_id: int) -> HttpResponse:
                 return redirect("preorders:detail", preorder.pk)
         else:
             error = "Please choose one of this week's events."
-    try:
-        card_context = _card_setup_context(request)
-    except GatewayError as problem:
-        return render(
-            request,
-            "preorders/payments_unavailable.html",
-            {"error": problem.user_message},
-            status=503,
-        )
-    return render(
+    return _card_page(
         request,
         "preorders/edit.html",
-        {"preorder": preorder, "events": events, "form": form, "error": error, **card_context},
-        status=400 if error else 200,
+        {"preorder": preorder, "events": events, "form": form},
+        error,
     )
 
 
