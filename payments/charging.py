@@ -134,8 +134,8 @@ def execute_run(run_id: int) -> ChargeRun:
     Safe to run twice, or two at once: each pre-order is claimed by exactly one of them."""
     run = ChargeRun.objects.select_related("cycle").get(pk=run_id)
     reconcile(cycle_id=run.cycle_id)
-    # A burst of 2: paced evenly, a window of any one second never sees more than the rate.
-    bucket = TokenBucket(settings.CHARGE_RATE_PER_SECOND, burst=2)
+    # No burst: paced evenly, a window of any one second never sees more than the rate.
+    bucket = TokenBucket(settings.CHARGE_RATE_PER_SECOND, burst=1)
     concurrency = settings.CHARGE_CONCURRENCY
     in_flight: set[Future] = set()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -215,8 +215,6 @@ def charge_attempt(attempt_id: int, bucket: TokenBucket | None = None) -> None:
     if attempt.status != ChargeAttempt.Status.STARTED:
         return
     preorder = attempt.preorder
-    if bucket is not None:
-        bucket.acquire()
     try:
         outcome = gateway.charge_off_session(
             amount_pence=attempt.amount_pence,
@@ -228,6 +226,7 @@ def charge_attempt(attempt_id: int, bucket: TokenBucket | None = None) -> None:
                 "cycle_id": str(preorder.cycle_id),
                 "charge_key": attempt.idempotency_key,
             },
+            before_each_try=bucket.acquire if bucket is not None else None,
         )
     except gateway.StripeUnavailable:
         logger.warning("No answer from Stripe for %s; reconciliation will settle it", attempt)

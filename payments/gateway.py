@@ -5,6 +5,7 @@ import contextlib
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -229,10 +230,14 @@ def charge_off_session(
     payment_method_id: str,
     idempotency_key: str,
     metadata: dict[str, str],
+    before_each_try: Callable[[], None] | None = None,
 ) -> ChargeOutcome:
     """Create and confirm a PaymentIntent for a saved card, with nobody present. Declines and
-    authentication demands are outcomes, not exceptions; only not knowing raises."""
+    authentication demands are outcomes, not exceptions; only not knowing raises.
+    `before_each_try` paces every request, retries included (the charge run's token bucket)."""
     for pause in RATE_LIMIT_BACKOFF:
+        if before_each_try is not None:
+            before_each_try()
         try:
             return _charge_once(
                 amount_pence=amount_pence,
@@ -248,8 +253,9 @@ def charge_off_session(
     raise StripeUnavailable("Stripe kept refusing: rate limited.")
 
 
-# Seconds to wait before each new try after a 429: about 9 s in all.
-RATE_LIMIT_BACKOFF = (0.25, 0.5, 1, 2, 5)
+# Seconds to wait before each new try after a 429 (a 429 was not processed, so trying again is
+# always safe): about half a minute in all.
+RATE_LIMIT_BACKOFF = (0.25, 0.5, 1, 2, 3, 5, 8, 10)
 
 
 def _charge_once(

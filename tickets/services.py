@@ -29,11 +29,14 @@ def lock_event(event_id: int) -> Event:
 def assign_ticket(preorder) -> Ticket:
     """Give a paid pre-order one concrete ticket of its event's pool, exactly once: a second call
     returns the ticket it already has. The database guarantees one ticket per pre-order and one
-    pre-order per ticket (a one-to-one column)."""
+    pre-order per ticket (a one-to-one column).
+
+    The caller holds the pre-order's row lock. The ticket is taken with its own row lock, skipping
+    tickets other workers are taking: no event-wide lock, so payments of one event settle in
+    parallel (approvals already reserved a place for each; void_ticket locks the ticket too)."""
     if preorder.status != "paid":
         raise ValueError(f"Only a paid pre-order gets a ticket, not a {preorder.status} one.")
     with transaction.atomic():
-        lock_event(preorder.event_id)
         existing = Ticket.objects.filter(preorder_id=preorder.pk).first()
         if existing is not None:
             return existing
@@ -354,7 +357,12 @@ def void_ticket(ticket_id: int, *, actor) -> Ticket:
         if event_id is None:
             raise PoolError("That ticket does not exist.")
         event = lock_event(event_id)
-        ticket = Ticket.objects.select_related("preorder__member").get(pk=ticket_id)
+        # The ticket's own lock: a payment being settled may be taking this very ticket.
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("preorder__member")
+            .get(pk=ticket_id)
+        )
         if ticket.voided_at is not None:
             raise PoolError(f"Ticket {ticket.code} is already void.")
         if ticket.preorder_id is not None:
