@@ -93,7 +93,7 @@ STEPS_PER_MOVE = 4  # time passes on its own too: stories reach the charge run i
 # What becomes of a claimed charge: the worker charges it, or Stripe charges but the answer is
 # lost on the way back, or the worker dies before sending it.
 FATES = ["charged", "answer lost", "never sent"]
-HOLDING_OR_AFTER = {Status.CHARGING, Status.PAID, Status.TICKET_SENT, Status.REFUNDED}
+TICKETED_OR_SETTLING = {Status.CHARGING, Status.PAID, Status.TICKET_SENT}
 
 # What happened across all examples of a run, printed at the end (pytest -s, or on failure).
 STATS: Counter = Counter()
@@ -107,6 +107,8 @@ class EmailProviderDown(BaseEmailBackend):
 
 
 OUTAGE_MAILERS = {"default": {"BACKEND": f"{__name__}.EmailProviderDown"}}
+# Emails still to go: neither sent nor replaced by a resend.
+DONE_EMAILS = [OutboundEmail.Status.SENT, OutboundEmail.Status.SUPERSEDED]
 
 
 # --- Helpers: a clean slate, Stripe's side of things ---------------------------------------------
@@ -153,6 +155,11 @@ def all_payment_intents(stripe_url: str) -> list[dict]:
         return (int(metadata.get("preorder_id") or 0), metadata.get("charge_key") or "")
 
     return sorted(intents, key=order)
+
+
+def refunded_pence(stripe_url: str, payment_intent_id: str) -> int:
+    refunds = stripe_request(stripe_url, "refunds", payment_intent=payment_intent_id)["data"]
+    return sum(refund["amount"] for refund in refunds if refund.get("status") != "failed")
 
 
 def signed_delivery(client: Client, event: dict):
@@ -924,7 +931,7 @@ class PresaleWeeks(RuleBasedStateMachine):
     @precondition(
         lambda self: (
             self.outage is not None
-            or OutboundEmail.objects.exclude(status=OutboundEmail.Status.SENT).exists()
+            or OutboundEmail.objects.exclude(status__in=DONE_EMAILS).exists()
         )
     )
     @rule(what=st.sampled_from(["retries", "sweep", "outage ends"]))
@@ -941,9 +948,9 @@ class PresaleWeeks(RuleBasedStateMachine):
             with contextlib.suppress(Retry):
                 sweep_unsent_emails()
         else:
-            for email_id in OutboundEmail.objects.exclude(
-                status=OutboundEmail.Status.SENT
-            ).values_list("pk", flat=True):
+            for email_id in OutboundEmail.objects.exclude(status__in=DONE_EMAILS).values_list(
+                "pk", flat=True
+            ):
                 email_services.deliver(email_id)
 
     @precondition(lambda self: ChargeAttempt.objects.exists())
@@ -955,7 +962,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         having been sent."""
         self._set_outage(False)
         charging.reconcile(older_than=dt.timedelta(0))
-        for email_id in OutboundEmail.objects.exclude(status=OutboundEmail.Status.SENT).values_list(
+        for email_id in OutboundEmail.objects.exclude(status__in=DONE_EMAILS).values_list(
             "pk", flat=True
         ):
             email_services.deliver(email_id)
@@ -966,7 +973,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         assert not PreOrder.objects.filter(status=Status.CHARGING).exists()
         unsent = list(PreOrder.objects.filter(status=Status.PAID).values_list("pk", flat=True))
         assert not unsent, f"paid but the ticket was never sent: {unsent}"
-        assert not OutboundEmail.objects.exclude(status=OutboundEmail.Status.SENT).exists()
+        assert not OutboundEmail.objects.exclude(status__in=DONE_EMAILS).exists()
 
     def teardown(self) -> None:
         try:
@@ -991,7 +998,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         now = timezone.now()
         for email in OutboundEmail.objects.filter(
             template="ticket", preorder__status=Status.PAID
-        ).exclude(status=OutboundEmail.Status.SENT):
+        ).exclude(status__in=DONE_EMAILS):
             # The sweep only looks back two days: an outage longer than that leaves the ticket
             # to staff (the outbox page's "resend failed ticket emails").
             age = "over 2 days" if email.created_at < now - dt.timedelta(days=2) else "younger"
@@ -1082,7 +1089,7 @@ class PresaleWeeks(RuleBasedStateMachine):
     def stripe_charges_only_claimed_preorders_once(self):
         """4. Every PaymentIntent is a claimed attempt's (never a pending, denied or cancelled
         pre-order's), at most one per pre-order, for the snapshotted amount; money kept means
-        a ticket (or the charge is still being settled)."""
+        a ticket (or the charge is still being settled), else it was refunded in full."""
         intents = all_payment_intents(self.ctx.stripe_url)
         per_preorder = Counter(i["metadata"].get("preorder_id") for i in intents)
         doubled = {pk: n for pk, n in per_preorder.items() if n > 1}
@@ -1105,11 +1112,17 @@ class PresaleWeeks(RuleBasedStateMachine):
             assert attempt.preorder_id in claimed, f"{intent['id']}: never approved and claimed"
             assert intent["amount"] == attempt.amount_pence == attempt.preorder.amount_pence
             assert intent["customer"] == attempt.preorder.stripe_customer_id
-            if intent["status"] == "succeeded":
-                assert attempt.preorder.status in HOLDING_OR_AFTER, (
-                    f"{intent['id']} took money for pre-order {attempt.preorder_id}, which is "
-                    f"{attempt.preorder.status}"
+            status = attempt.preorder.status
+            if intent["status"] == "succeeded" and status not in TICKETED_OR_SETTLING:
+                # Money taken for a pre-order without a ticket (refunded, or failed and then
+                # paid late) must have gone back in full.
+                refunded = refunded_pence(self.ctx.stripe_url, intent["id"])
+                assert refunded == intent["amount"], (
+                    f"{intent['id']} took {intent['amount']}p for pre-order "
+                    f"{attempt.preorder_id}, which is {status}; refunded {refunded}p"
                 )
+            if status == Status.REFUNDED:
+                assert intent["status"] == "succeeded"
             if attempt.status == ChargeAttempt.Status.SUCCEEDED:
                 assert intent["status"] == "succeeded", (intent["id"], intent["status"])
         for attempt in attempts.values():
