@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from events import london
 from events.models import Event, PresaleCycle
+from notifications.models import OutboundEmail
 from payments import gateway
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import TokenBucket
@@ -28,7 +29,7 @@ from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
 from preorders.services import transition_many
 from preorders.states import Status
-from tickets.delivery import send_ticket
+from tickets.delivery import mark_ticket_sent, send_ticket
 from tickets.selectors import pool_summaries
 
 logger = logging.getLogger(__name__)
@@ -281,6 +282,14 @@ def reconcile(
     for preorder_id in unsent.values_list("pk", flat=True):
         send_ticket(preorder_id)
         counts["tickets_emailed"] = counts.get("tickets_emailed", 0) + 1
+    # A ticket email delivered by a worker killed before it could record "ticket_sent".
+    delivered = OutboundEmail.objects.filter(
+        template="ticket", status=OutboundEmail.Status.SENT, preorder__status=Status.PAID
+    )
+    if cycle_id is not None:
+        delivered = delivered.filter(preorder__cycle_id=cycle_id)
+    for email in delivered:
+        mark_ticket_sent(email)
     unticketed = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=True)
     if cycle_id is not None:
         unticketed = unticketed.filter(cycle_id=cycle_id)

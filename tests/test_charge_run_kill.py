@@ -16,6 +16,7 @@ import time_machine
 from django.db import connection
 
 from notifications.tasks import sweep_unsent_emails
+from payments.charging import reconcile
 from preorders.models import PreOrder
 from preorders.states import Status
 from tests.conftest import close_window
@@ -91,6 +92,8 @@ def test_killed_runs_resume_without_double_charges(point, stripe_server, approve
     # takes it over. (Stand in for "later" by moving the clock.)
     with time_machine.travel(dt.timedelta(minutes=11)):
         sweep_unsent_emails(older_than_seconds=0)
+    # And one killed after sending but before recording it is put right by reconciliation.
+    reconcile(cycle_id=cycle_id, older_than=dt.timedelta(0))
 
     statuses = dict(PreOrder.objects.values_list("pk", "status"))
     expected = {
