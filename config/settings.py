@@ -284,6 +284,9 @@ _broker = env_str("CELERY_BROKER_URL", env_str("REDIS_URL", ""))
 CELERY_BROKER_URL = _broker or "filesystem://"
 if not _broker:
     _queue_dir = BASE_DIR / "var" / "celery"
+    # var/ is not in git: a fresh clone must still find the broker's folders.
+    for _folder in ("queue", "processed", "control"):
+        (_queue_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
