@@ -1,6 +1,7 @@
 """Background work for payments: thin tasks over the services, given primary keys."""
 
 import datetime as dt
+import logging
 
 from celery import shared_task
 from django.utils import timezone
@@ -9,6 +10,8 @@ from payments import charging
 from payments.models import StripeEvent
 from payments.stripe_events import process_event
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(ignore_result=True)
 def charge_due_cycles() -> list[int]:
@@ -16,7 +19,12 @@ def charge_due_cycles() -> list[int]:
     a catch-up if beat or the workers were down at 19:00."""
     runs = []
     for cycle_id in charging.due_cycles():
-        run = charging.start_run(cycle_id, trigger="schedule")
+        try:
+            run = charging.start_run(cycle_id, trigger="schedule")
+        except charging.ChargeRunError:
+            # One cycle that cannot start must not keep the others waiting.
+            logger.exception("Charge run for cycle %s could not start", cycle_id)
+            continue
         execute_charge_run.delay(run.pk)
         runs.append(run.pk)
     return runs
