@@ -40,12 +40,14 @@ def assign_ticket(preorder) -> Ticket:
         existing = Ticket.objects.filter(preorder_id=preorder.pk).first()
         if existing is not None:
             return existing
-        ticket = (
-            Ticket.objects.select_for_update(skip_locked=True)
-            .filter(event_id=preorder.event_id, preorder__isnull=True, voided_at__isnull=True)
-            .order_by("id")
-            .first()
-        )
+        free = Ticket.objects.filter(
+            event_id=preorder.event_id, preorder__isnull=True, voided_at__isnull=True
+        ).order_by("id")
+        ticket = free.select_for_update(skip_locked=True).first()
+        if ticket is None:
+            # Every free ticket is locked by someone: maybe a staff void that will be refused
+            # (this pre-order holds a place). Wait for them rather than give up.
+            ticket = free.select_for_update().first()
         if ticket is None:
             raise NoTicketAvailable(f"No ticket left in the pool of event {preorder.event_id}.")
         ticket.preorder = preorder
