@@ -1,13 +1,15 @@
 """Settings for Harry's Club Presale. Everything comes from the environment; with nothing set,
 the project runs on its embedded defaults (SQLite, localstripe, an in-app email outbox)."""
 
+import base64
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,9 +21,14 @@ PRODUCTION = DJANGO_ENV == "production"
 
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
 # Production refuses to start without a real key; development gets a fixed, clearly fake one.
-SECRET_KEY = env_str(
-    "DJANGO_SECRET_KEY", None if PRODUCTION else "dev-only-insecure-key-" + "x" * 40
+SECRET_KEY = env_secret(
+    "DJANGO_SECRET_KEY",
+    production=PRODUCTION,
+    development_default="dev-only-insecure-key-" + "x" * 40,
 )
+# Behind a TLS-terminating reverse proxy (the production default), which sets X-Forwarded-Proto
+# and appends the client's address to X-Forwarded-For.
+BEHIND_PROXY = PRODUCTION and env_bool("DJANGO_BEHIND_PROXY", True)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in emails (invite links, ticket links).
@@ -130,8 +137,9 @@ LOGOUT_REDIRECT_URL = "members:login"
 LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5)
 LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 900)
 # How many reverse proxies of ours append the client's address to X-Forwarded-For. 0: the header
-# is ignored (anyone can write it) and the throttle counts by REMOTE_ADDR.
-LOGIN_THROTTLE_PROXY_COUNT = env_int("LOGIN_THROTTLE_PROXY_COUNT", 0)
+# is ignored (anyone can write it) and the throttle counts by REMOTE_ADDR. Behind a proxy the
+# default is 1: REMOTE_ADDR is then the proxy's, and counting by it would lock everyone out.
+LOGIN_THROTTLE_PROXY_COUNT = env_int("LOGIN_THROTTLE_PROXY_COUNT", 1 if BEHIND_PROXY else 0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -180,18 +188,25 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-    if env_bool("DJANGO_BEHIND_PROXY", True):
+    if BEHIND_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Stripe -------------------------------------------------------------------------------
 # No key set means the embedded default: localstripe on 127.0.0.1 (see devtools/localstripe_server).
 LOCALSTRIPE_URL = env_str("LOCALSTRIPE_URL", "http://127.0.0.1:8420").rstrip("/")
-_stripe_key = env_str("STRIPE_SECRET_KEY", None if PRODUCTION else "")
+# Production takes every Stripe value from the environment and refuses empty or development
+# ones: an empty key must never quietly select localstripe and its public webhook secret.
+_stripe_key = (
+    env_secret("STRIPE_SECRET_KEY", production=True, development_default="")
+    if PRODUCTION
+    else env_str("STRIPE_SECRET_KEY", "")
+)
 STRIPE_USES_LOCALSTRIPE = not _stripe_key
 STRIPE_SECRET_KEY = _stripe_key or "sk_test_localstripe"
-STRIPE_PUBLISHABLE_KEY = env_str(
-    "STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe" if STRIPE_USES_LOCALSTRIPE else None
+# Events and PaymentIntents carry `livemode`; only those of the key's own mode are settled.
+STRIPE_LIVEMODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+STRIPE_PUBLISHABLE_KEY = env_secret(
+    "STRIPE_PUBLISHABLE_KEY", production=PRODUCTION, development_default="pk_test_localstripe"
 )
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", LOCALSTRIPE_URL if STRIPE_USES_LOCALSTRIPE else "")
 STRIPE_JS_URL = env_str(
@@ -200,9 +215,17 @@ STRIPE_JS_URL = env_str(
     if STRIPE_USES_LOCALSTRIPE
     else "https://js.stripe.com/v3/",
 )
-STRIPE_WEBHOOK_SECRET = env_str(
-    "STRIPE_WEBHOOK_SECRET", "whsec_localstripe_dev" if STRIPE_USES_LOCALSTRIPE else None
+STRIPE_WEBHOOK_SECRET = env_secret(
+    "STRIPE_WEBHOOK_SECRET",
+    production=PRODUCTION,
+    development_default="whsec_localstripe_dev" if STRIPE_USES_LOCALSTRIPE else "",
 )
+if not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("Set STRIPE_WEBHOOK_SECRET with STRIPE_SECRET_KEY.")
+# Prefixes every idempotency key and charge_key, so two installations (say staging and
+# production) on one Stripe account never replay or settle each other's charges. Unset, each
+# database generates its own once (payments.installation).
+PRESALE_INSTALLATION_ID = env_str("PRESALE_INSTALLATION_ID", "")
 # "task": each webhook hands its event to a Celery task at once (lowest latency). "polled": the
 # request only verifies and stores; a beat task handles stored events every two seconds, which
 # takes the broker off the request path (for very high webhook rates).
@@ -247,6 +270,13 @@ elif _smtp_url:
 else:
     EMAIL_PROVIDER = "outbox"
     MAILERS = {"default": {"BACKEND": "notifications.outbox_backend.OutboxEmailBackend"}}
+    # Staff can read the outbox: in production it must be chosen, not fallen into because a
+    # provider key is empty; even then it never keeps invitation or password-reset links.
+    if PRODUCTION and not env_bool("PRESALE_OUTBOX_IN_PRODUCTION", False):
+        raise ImproperlyConfigured(
+            "No email provider: set RESEND_API_KEY, MAILERSEND_API_TOKEN or SMTP_URL "
+            "(or PRESALE_OUTBOX_IN_PRODUCTION=1 to keep emails in the staff outbox)."
+        )
 ANYMAIL = {
     # Where tests point the providers at a local fake server.
     **({"RESEND_API_URL": env_str("RESEND_API_URL")} if env_str("RESEND_API_URL", "") else {}),
@@ -255,14 +285,23 @@ ANYMAIL = {
         if env_str("MAILERSEND_API_URL", "")
         else {}
     ),
-    # The providers' delivery-report webhooks authenticate with these. Unset, they get a random
-    # value nobody knows, so the endpoints refuse every call instead of trusting anyone.
-    "WEBHOOK_SECRET": env_str(
-        "ANYMAIL_WEBHOOK_SECRET", None if PRODUCTION and _resend_key else secrets.token_urlsafe(24)
+    # Optional basic auth (`user:password` in the webhook URL) on top of the signatures.
+    **(
+        {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET")}
+        if env_str("ANYMAIL_WEBHOOK_SECRET", "")
+        else {}
     ),
-    "MAILERSEND_SIGNING_SECRET": env_str(
+    # The providers sign their delivery reports (Resend through Svix). The endpoints verify
+    # every call; unset in development, the secrets are random, so every call is refused.
+    "RESEND_SIGNING_SECRET": env_secret(
+        "RESEND_WEBHOOK_SIGNING_SECRET",
+        production=PRODUCTION and EMAIL_PROVIDER == "resend",
+        development_default="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+    ),
+    "MAILERSEND_SIGNING_SECRET": env_secret(
         "MAILERSEND_WEBHOOK_SIGNING_SECRET",
-        None if PRODUCTION and _mailersend_token else secrets.token_urlsafe(24),
+        production=PRODUCTION and EMAIL_PROVIDER == "mailersend",
+        development_default=secrets.token_urlsafe(24),
     ),
 }
 

@@ -22,9 +22,10 @@ from events import london
 from events.models import Event, PresaleCycle
 from notifications.models import OutboundEmail
 from payments import gateway
+from payments.installation import scoped_key
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import TokenBucket
-from payments.settlement import refund_unticketed, settle
+from payments.settlement import OutcomeMismatch, refund_unticketed, settle
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
 from preorders.services import transition_many
@@ -185,7 +186,9 @@ def claim_batch(run: ChargeRun, size: int) -> list[int]:
                 preorder=preorder,
                 run=run,
                 number=numbers.get(preorder.pk, 0) + 1,
-                idempotency_key=f"presale-{preorder.pk}-charge-{numbers.get(preorder.pk, 0) + 1}",
+                idempotency_key=scoped_key(
+                    f"presale-{preorder.pk}-charge-{numbers.get(preorder.pk, 0) + 1}"
+                ),
                 amount_pence=preorder.amount_pence,
                 created_at=now,
             )
@@ -255,7 +258,7 @@ def reconcile(
     ).select_related("preorder")
     if cycle_id is not None:
         stale = stale.filter(preorder__cycle_id=cycle_id)
-    counts = {"settled": 0, "resent": 0, "unreachable": 0, "refunded": 0}
+    counts = {"settled": 0, "resent": 0, "unreachable": 0, "refunded": 0, "mismatched": 0}
     for attempt in stale.iterator():
         try:
             if attempt.payment_intent_id:
@@ -265,15 +268,18 @@ def reconcile(
                     customer_id=attempt.preorder.stripe_customer_id,
                     idempotency_key=attempt.idempotency_key,
                 )
+            if outcome is None:
+                # Stripe never received the request: sending it now (same key) cannot
+                # double-charge.
+                charge_attempt(attempt.pk)
+                counts["resent"] += 1
+            elif settle(attempt.pk, outcome, source="stripe"):
+                counts["settled"] += 1
         except gateway.StripeUnavailable:
             counts["unreachable"] += 1
-            continue
-        if outcome is None:
-            # Stripe never received the request: sending it now (same key) cannot double-charge.
-            charge_attempt(attempt.pk)
-            counts["resent"] += 1
-        elif settle(attempt.pk, outcome, source="stripe"):
-            counts["settled"] += 1
+        except OutcomeMismatch:
+            logger.exception("Charge attempt %s left open: Stripe's answer does not match", attempt)
+            counts["mismatched"] += 1
     unsent = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=False).exclude(
         emails__template="ticket"
     )
