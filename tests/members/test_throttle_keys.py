@@ -29,7 +29,7 @@ def test_a_fullwidth_lookalike_signs_in_as_the_member_so_it_is_counted_as_them(m
     for n in range(5):
         sign_in("bob@example.com", ip=f"198.51.100.{n}")
 
-    # Django's form NFKC-normalises "ｂob" into "bob": the same account, so the same lock.
+    # Django's form NFKC-normalises a fullwidth "b" into "b": the same account, the same lock.
     lookalike = sign_in("\uff42ob@example.com", PASSWORD, ip="198.51.100.50")
 
     assert lookalike.status_code == 429
