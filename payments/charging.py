@@ -258,7 +258,7 @@ def reconcile(
     ).select_related("preorder")
     if cycle_id is not None:
         stale = stale.filter(preorder__cycle_id=cycle_id)
-    counts = {"settled": 0, "resent": 0, "unreachable": 0, "refunded": 0, "mismatched": 0}
+    counts = {"settled": 0, "resent": 0, "unreachable": 0, "refunded": 0}
     for attempt in stale.iterator():
         try:
             if attempt.payment_intent_id:
@@ -279,7 +279,7 @@ def reconcile(
             counts["unreachable"] += 1
         except OutcomeMismatch:
             logger.exception("Charge attempt %s left open: Stripe's answer does not match", attempt)
-            counts["mismatched"] += 1
+            counts["mismatched"] = counts.get("mismatched", 0) + 1
     unsent = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=False).exclude(
         emails__template="ticket"
     )
