@@ -9,6 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.csp import csp_policy
 from config.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,7 +53,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "config.middleware.PrivatePagesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -63,7 +67,7 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # Serves the collected, hashed static files; in development runserver serves them.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -76,6 +80,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "events.context_processors.presale_cycle",
@@ -346,6 +351,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Processes of one worker (each runs one task at a time; the charge run has its own threads).
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 4)
 # How many charges go out at once, and how many PaymentIntents a second (Stripe allows 25/s per
 # endpoint; stay just under it).
 CHARGE_CONCURRENCY = env_int("CHARGE_CONCURRENCY", 24)
@@ -388,13 +395,59 @@ def _beat_schedule() -> dict:
 
 
 CELERY_BEAT_SCHEDULE = _beat_schedule()
+# /readyz turns red when beat's heartbeat is older than this.
+READYZ_BEAT_MAX_AGE_SECONDS = env_int("READYZ_BEAT_MAX_AGE_SECONDS", 120)
 
+# --- Logs -----------------------------------------------------------------------------------
+# Production: one JSON object per line, each with the request id and, where known, the
+# pre-order and charge attempt. Development: plain lines. One access line per request, from
+# config.middleware (gunicorn's own access log stays off; runserver prints its own instead).
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'.")
+PRESALE_ACCESS_LOG = env_bool("PRESALE_ACCESS_LOG", PRODUCTION)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "config.log_context.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # The SDK logs every request at INFO; keep that for debugging only.
-    "loggers": {"stripe": {"level": env_str("STRIPE_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        # The SDK logs every request at INFO; keep that for debugging only.
+        "stripe": {"level": env_str("STRIPE_LOG_LEVEL", "WARNING")},
+        # Our access line replaces these in production (they would say the same thing twice).
+        "django.request": {"level": "ERROR" if PRESALE_ACCESS_LOG else "WARNING"},
+        "gunicorn.access": {"level": "WARNING"},
+    },
 }
+# Celery keeps Django's logging as it is (its own root handler would print every line twice).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS = False
+
+# --- Error reporting ------------------------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from config.sentry import start_sentry
+
+    start_sentry(SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT", DJANGO_ENV))
+
+# --- Content-Security-Policy (Django's own, django.middleware.csp) --------------------------
+# Scripts and <style> elements run only from our origin, Stripe.js's, or with the request's
+# nonce: write <script nonce="{{ csp_nonce }}"> for an inline script. style="" attributes are
+# allowed (they cannot run code). Stripe.js's hosts are Stripe's published list.
+SECURE_CSP = csp_policy(stripe_js_url=STRIPE_JS_URL, stripe_api_base=STRIPE_API_BASE)

@@ -18,6 +18,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from config import log_context
 from events import london
 from events.models import Event, PresaleCycle
 from notifications.models import OutboundEmail
@@ -218,6 +219,11 @@ def charge_attempt(attempt_id: int, bucket: TokenBucket | None = None) -> None:
     attempt = ChargeAttempt.objects.select_related("preorder").get(pk=attempt_id)
     if attempt.status != ChargeAttempt.Status.STARTED:
         return
+    with log_context.bound(preorder_id=attempt.preorder_id, charge_attempt_id=attempt.pk):
+        _charge(attempt, bucket)
+
+
+def _charge(attempt: ChargeAttempt, bucket: TokenBucket | None) -> None:
     preorder = attempt.preorder
     try:
         outcome = gateway.charge_off_session(
@@ -239,6 +245,7 @@ def charge_attempt(attempt_id: int, bucket: TokenBucket | None = None) -> None:
         # Stripe refused the request itself (e.g. the card was removed): a failure, not a mystery.
         outcome = gateway.ChargeOutcome("failed", None, error.code or "invalid_request", str(error))
     settle(attempt.pk, outcome, source="stripe")
+    logger.info("Charge %s: %s", attempt.idempotency_key, outcome.status)
 
 
 # --- Reconciliation --------------------------------------------------------------------------
