@@ -17,6 +17,9 @@ graceful_timeout = 30
 preload_app = True
 forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
+# gunicorn's runtime control socket is one fixed path per user: two instances on a machine
+# would fight over it, and nothing here uses it.
+control_socket_disable = True
 
 _format = env_str("LOG_FORMAT", "json" if os.environ.get("DJANGO_ENV") == "production" else "plain")
 logconfig_dict = {

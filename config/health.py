@@ -71,7 +71,11 @@ class ReadinessView(HealthCheckView):
             },
         }
         del response
-        return JsonResponse(body, status=503 if has_errors else 200)
+        answer = JsonResponse(body, status=503 if has_errors else 200)
+        # A red readiness is an answer, not a server error: the access line records it, and
+        # Django's "Service Unavailable" error line would page someone at every start-up.
+        answer._has_been_logged = True
+        return answer
 
 
 readyz = ReadinessView.as_view()

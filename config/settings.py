@@ -444,6 +444,8 @@ LOGGING = {
         # Our access line replaces these in production (they would say the same thing twice).
         "django.request": {"level": "ERROR" if PRESALE_ACCESS_LOG else "WARNING"},
         "gunicorn.access": {"level": "WARNING"},
+        # /readyz names what is down; the library's traceback for each probe would flood logs.
+        "health_check": {"level": "ERROR"},
     },
 }
 # Celery keeps Django's logging as it is (its own root handler would print every line twice).

@@ -20,7 +20,9 @@ import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get("PRESALE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "PRESALE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("PRESALE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 OURS = (
     "DJANGO_", "STRIPE_", "RESEND_", "MAILERSEND_", "SMTP_URL", "ANYMAIL_", "PRESALE_",
