@@ -70,14 +70,14 @@ class Stack:
 
     def run(self, command: str, **extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["sh", "-c", command], cwd=ROOT, env={**self.env, **extra},
+            ["/bin/sh", "-c", command], cwd=ROOT, env={**self.env, **extra},
             capture_output=True, text=True, timeout=180,
         )  # fmt: skip
 
     def start(self, name: str) -> None:
         log = (self.logs / f"{name}.log").open("w")
         self.processes[name] = subprocess.Popen(
-            ["sh", "-c", "exec " + procfile()[name]], cwd=ROOT, env=self.env,
+            ["/bin/sh", "-c", "exec " + procfile()[name]], cwd=ROOT, env=self.env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 

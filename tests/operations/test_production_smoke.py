@@ -11,7 +11,7 @@ import re
 import pytest
 import requests
 
-from tests.operations.production_stack import production_stack, procfile, wait_for
+from tests.operations.production_stack import procfile, production_stack, wait_for
 from tests.stripe_helpers import SUCCEEDS, confirm_card_setup
 
 pytestmark = pytest.mark.stripe
@@ -155,5 +155,5 @@ def _check_logs(stack) -> None:
     # One line per request: no request id twice.
     ids = [r["request_id"] for r in access]
     assert len(ids) == len(set(ids))
-    worker = [json.loads(l) for l in stack.log("worker").splitlines() if l.startswith("{")]
+    worker = [json.loads(x) for x in stack.log("worker").splitlines() if x.startswith("{")]
     assert any(r.get("charge_attempt_id") and r.get("preorder_id") for r in worker)
