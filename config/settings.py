@@ -326,7 +326,8 @@ INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 
 # --- Background work (Celery) -------------------------------------------------------------
 _broker = env_str("CELERY_BROKER_URL", env_str("REDIS_URL", ""))
-CELERY_BROKER_URL = _broker or "filesystem://"
+# The filesystem transport ignores the host; naming one spares kombu's "No hostname" warning.
+CELERY_BROKER_URL = _broker or "filesystem://localhost/"
 if not _broker:
     _queue_dir = BASE_DIR / "var" / "celery"
     # var/ is not in git: a fresh clone must still find the broker's folders.
