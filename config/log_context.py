@@ -27,6 +27,16 @@ def bound(**values: object) -> Iterator[None]:
         _context.reset(token)
 
 
+def enter(**values: object) -> contextvars.Token:
+    """Like `bound`, for code that starts and ends in two callbacks (Celery's task signals);
+    give the token back to `leave`."""
+    return _context.set({**(_context.get() or {}), **values})
+
+
+def leave(token: contextvars.Token) -> None:
+    _context.reset(token)
+
+
 def current() -> dict[str, object]:
     return dict(_context.get() or {})
 

@@ -157,3 +157,7 @@ def _check_logs(stack) -> None:
     assert len(ids) == len(set(ids))
     worker = [json.loads(x) for x in stack.log("worker").splitlines() if x.startswith("{")]
     assert any(r.get("charge_attempt_id") and r.get("preorder_id") for r in worker)
+    # The worker's lines for a webhook carry the request id of the webhook's request.
+    webhook_requests = {r["request_id"] for r in access if r["path"] == "/payments/stripe/webhook/"}
+    handled = [r for r in worker if r["logger"] == "payments.stripe_events"]
+    assert handled and all(r["request_id"] in webhook_requests for r in handled), handled
