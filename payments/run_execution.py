@@ -112,7 +112,7 @@ def recover_stalled_runs(now: dt.datetime | None = None) -> list[int]:
     stalled = ChargeRun.objects.filter(
         finished_at__isnull=True, interrupted_at__isnull=True
     ).filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
-    cycles = list(stalled.values_list("cycle_id", flat=True).distinct())
+    cycles = list(stalled.order_by().values_list("cycle_id", flat=True).distinct())
     count = stalled.update(interrupted_at=now)
     if count:
         logger.warning("Marked %s charge run(s) interrupted: no heartbeat since %s", count, cutoff)
