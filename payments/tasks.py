@@ -40,8 +40,9 @@ def execute_charge_run(run_id: int) -> None:
 
 
 @shared_task(ignore_result=True, acks_late=True)
-def charge_run_shard(run_id: int) -> None:
-    run_execution.work(run_id)
+def charge_run_shard(run_id: int) -> int:
+    """Returns how many pre-orders this shard claimed (in the worker's log)."""
+    return run_execution.work(run_id)
 
 
 @shared_task(ignore_result=True)

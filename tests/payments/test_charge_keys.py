@@ -50,6 +50,4 @@ def test_every_request_for_a_charge_carries_its_attempts_stored_key(
     for request in stats["charge_requests"]:
         sent[request["preorder_id"]].add(request["idempotency_key"])
         assert request["idempotency_key"] == request["charge_key"]
-    assert {int(pk): keys for pk, keys in sent.items()} == {
-        pk: {key} for pk, key in stored.items()
-    }
+    assert {int(pk): keys for pk, keys in sent.items()} == {pk: {key} for pk, key in stored.items()}

@@ -51,8 +51,7 @@ def _grants(limiters, per_limiter: int, threads_each: int = 3) -> list[float]:
 def test_four_workers_sharing_redis_never_exceed_the_rate_together(redis_url):
     key = f"test-rate-{uuid.uuid4()}"
     limiters = [
-        RedisRateLimiter(redis.Redis.from_url(redis_url), key, rate_per_second=10)
-        for _ in range(4)
+        RedisRateLimiter(redis.Redis.from_url(redis_url), key, rate_per_second=10) for _ in range(4)
     ]
     started = time.monotonic()
     moments = _grants(limiters, per_limiter=9)
