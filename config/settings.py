@@ -295,6 +295,9 @@ if not _broker:
         # Broadcast messages (worker control); kombu's default is ./control in the cwd.
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
+        # kombu sleeps this long whenever the folder is empty; its 1 s default held a worker to
+        # about 4 tasks a second (ticket emails minutes after a run). A listdir costs little.
+        "polling_interval": 0.1,
     }
 else:
     # Redis: a task not acknowledged within this time is given to another worker. Longer than
