@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from events import london
 from preorders.states import Status
@@ -81,6 +82,23 @@ class PreOrder(models.Model):
         if self.status == Status.REFUNDED:
             return "Refunded"
         return "Not charged"
+
+    @cached_property
+    def charged_at(self):
+        """When the payment succeeded (None if it has not)."""
+        attempt = self.charge_attempts.filter(status="succeeded").only("finished_at").first()
+        return attempt.finished_at if attempt else None
+
+    @property
+    def card_label(self) -> str:
+        return f"{self.card_brand.title() or 'Card'} •••• {self.card_last4}"
+
+    @property
+    def failure_sentence(self) -> str:
+        """Why the payment failed, in plain words for the member (never Stripe's code)."""
+        from payments.failure_reasons import member_sentence
+
+        return member_sentence(self.failure_code)
 
     @property
     def member_label(self) -> str:

@@ -15,7 +15,8 @@ from payments.gateway import GatewayError
 from payments.services import start_card_setup
 from preorders import selectors, services
 from preorders.forms import EditPreorderForm, PlacePreorderForm
-from preorders.states import MEMBER_EDITABLE_STATUSES
+from preorders.states import MEMBER_EDITABLE_STATUSES, Status
+from tickets.delivery import calendar_entry
 
 _SESSION_SETUP_INTENT = "card_setup_intent_id"
 # How long after its charge run last week's pre-order stays at the top of the dashboard.
@@ -90,6 +91,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if previous is not None and previous.cycle.charge_at < timezone.now() - RECENT_OUTCOME:
         previous = None  # long settled: it is in the history below
     history = [p for p in selectors.member_history(request.user) if p not in (preorder, previous)]
+    # This week's cancelled pre-orders are this week's, not "earlier" ones.
+    cancelled_this_week = [p for p in history if p.cycle_id == cycle.pk]
+    history = [p for p in history if p.cycle_id != cycle.pk]
     return render(
         request,
         "preorders/dashboard.html",
@@ -101,6 +105,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "previous": previous,
             "can_change": preorder is not None and _can_change(preorder),
             "history": history,
+            "cancelled_this_week": cancelled_this_week,
         },
     )
 
@@ -227,3 +232,15 @@ def cancel(request: HttpRequest, preorder_id: int) -> HttpResponse:
         messages.error(request, "This pre-order can no longer be cancelled.")
         return redirect("preorders:detail", preorder.pk)
     return render(request, "preorders/cancel.html", {"preorder": preorder})
+
+
+@login_required
+def calendar(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    """The ticket's calendar entry (the same as the email's), for its owner only."""
+    preorder = selectors.member_preorder(request.user, preorder_id)
+    ticket = getattr(preorder, "ticket", None) if preorder is not None else None
+    if ticket is None or preorder.status not in (Status.PAID, Status.TICKET_SENT):
+        raise Http404("No ticket.")
+    response = HttpResponse(calendar_entry(preorder, ticket), content_type="text/calendar")
+    response["Content-Disposition"] = 'attachment; filename="event.ics"'
+    return response
