@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 # Emails that carry a one-time secret link: once delivered, their stored copy is blanked so a
 # leaked database does not leak working links.
-SECRET_TEMPLATES = frozenset({"invitation", "password_reset"})
+SECRET_TEMPLATES = frozenset({"invitation", "password_reset", "email_change_confirm"})
 REDACTED = "[Removed after sending: this email held a one-time link.]"
 
 
