@@ -32,14 +32,28 @@ class AccountError(Exception):
         self.message = message
 
 
-def change_name(member: Member, full_name: str) -> None:
+def update_details(member: Member, *, full_name: object, email: object) -> str | None:
+    """Save the name at once; a new email address only gets a confirmation link (returned).
+    Both are checked first: a refusal changes nothing."""
     full_name = " ".join(str(full_name).split())
     if not full_name:
         raise AccountError("Please tell us your name.")
     if len(full_name) > 150:
         raise AccountError("Please keep your name under 150 characters.")
-    Member.objects.filter(pk=member.pk).update(full_name=full_name)
-    member.full_name = full_name
+    new_email = _normalised_email(email)
+    if new_email != member.email:
+        _check_available(new_email)
+    with transaction.atomic():
+        Member.objects.filter(pk=member.pk).update(full_name=full_name)
+        member.full_name = full_name
+        if new_email != member.email:
+            return request_email_change(member, new_email)
+    return None
+
+
+def _check_available(email: str) -> None:
+    if Member.objects.filter(email__iexact=email).exists():
+        raise AccountError("Another account already uses that address.")
 
 
 def _normalised_email(raw: object) -> str:
@@ -58,8 +72,7 @@ def request_email_change(member: Member, new_email: object) -> str:
     email = _normalised_email(new_email)
     if email == member.email:
         raise AccountError("That is already your email address.")
-    if Member.objects.filter(email__iexact=email).exists():
-        raise AccountError("Another account already uses that address.")
+    _check_available(email)
     token = signing.dumps(
         {"m": member.pk, "from": member.email, "to": email}, salt=EMAIL_CHANGE_SALT
     )

@@ -55,17 +55,20 @@ def details(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, details=form, status=400)
     try:
-        account.change_name(request.user, form.cleaned_data["full_name"])
-        if form.cleaned_data["email"].lower() != request.user.email:
-            sent_to = account.request_email_change(request.user, form.cleaned_data["email"])
-            messages.info(
-                request,
-                f"We've sent a link to {sent_to}. Your email changes when you follow it "
-                "(within 3 days).",
-            )
+        sent_to = account.update_details(
+            request.user,
+            full_name=form.cleaned_data["full_name"],
+            email=form.cleaned_data["email"],
+        )
     except account.AccountError as problem:
         form.add_error(None, problem.message)
         return _page(request, details=form, status=400)
+    if sent_to:
+        messages.info(
+            request,
+            f"We've sent a link to {sent_to}. Your email changes when you follow it "
+            "(within 3 days).",
+        )
     messages.success(request, "Your details are saved.")
     return redirect("members:account")
 
