@@ -30,6 +30,7 @@ def build() -> dict:
     from events.models import Event
     from events.selectors import current_cycle
     from members.models import Member
+    from members.roles import Role, set_role
     from preorders.models import PreOrder
     from tickets.models import Ticket
 
@@ -54,9 +55,10 @@ def build() -> dict:
         Member(email=f"member{n}@example.com", full_name=f"Member {n}", password=password)
         for n in range(ROWS + SMALL)
     )
-    Member.objects.create_user(
-        email="staff@example.com", password=BENCH_PASSWORD, full_name="Staff", is_staff=True
+    staff = Member.objects.create_user(
+        email="staff@example.com", password=BENCH_PASSWORD, full_name="Staff"
     )
+    set_role(staff, Role.REVIEWER)
     statuses = ["pending"] * 6 + ["approved", "denied", "cancelled", "ticket_sent"]
     now = timezone.now()
     PreOrder.objects.bulk_create(

@@ -45,3 +45,20 @@ ensure_browser() {
   echo "or let Playwright fetch one ('.venv/bin/python -m playwright install chromium')." >&2
   return 1
 }
+
+ensure_axe() {
+  # axe-core (the accessibility checker the browser tests inject) comes from npm, pinned with
+  # hashes in package-lock.json. Reinstalls only when the lock file changed.
+  local stamp="node_modules/.installed-lock"
+  local digest; digest=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ -f node_modules/axe-core/axe.min.js ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "The browser tests need axe-core from npm, and npm is missing: install Node.js and npm" >&2
+    echo "('apt-get install nodejs npm'), then run this again." >&2
+    return 1
+  fi
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$digest" > "$stamp"
+}

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "payments",
     "notifications",
     "tickets",
+    "operations",
     "demo",
 ]
 
@@ -317,6 +318,10 @@ CHARGE_RATE_PER_SECOND = env_int("CHARGE_RATE_PER_SECOND", 24)
 CHARGE_STALE_AFTER_SECONDS = env_int("CHARGE_STALE_AFTER_SECONDS", 180)
 
 
+# How often beat records that it is alive (operations/heartbeat.py).
+BEAT_HEARTBEAT_SECONDS = 30
+
+
 def _beat_schedule() -> dict:
     from celery.schedules import crontab
 
@@ -347,6 +352,12 @@ def _beat_schedule() -> dict:
             else {"task": "payments.tasks.process_pending_events", "schedule": 120}
         ),
         "emails": {"task": "notifications.tasks.sweep_unsent_emails", "schedule": 300},
+        # Beat's heartbeat: readiness and the missed-run alert know from it that beat is alive.
+        "heartbeat": {
+            "task": "operations.tasks.beat_heartbeat",
+            "schedule": BEAT_HEARTBEAT_SECONDS,
+            "options": {"expires": BEAT_HEARTBEAT_SECONDS},
+        },
     }
 
 

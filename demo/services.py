@@ -13,10 +13,16 @@ from events.london import to_london
 from events.models import Event
 from events.selectors import current_cycle
 from members.models import Invitation, Member
+from members.roles import Role, set_role
 from members.services import hash_token
 from tickets.services import generate_tickets
 
-STAFF_EMAIL = "staff@harrys.club"
+STAFF_EMAIL = "staff@harrys.club"  # a manager (superuser)
+# The other staff roles, with the staff password (members/roles.py).
+STAFF_ROLES = [
+    ("reviewer@harrys.club", "Rita Reviewer", Role.REVIEWER),
+    ("door@harrys.club", "Dan Door", Role.DOOR),
+]
 STAFF_PASSWORD = "club-staff-demo"  # noqa: S105 - demo login, printed on purpose
 MEMBER_PASSWORD = "club-member-demo"  # noqa: S105 - demo login, printed on purpose
 MEMBERS = [("alice@example.com", "Alice Archer"), ("bob@example.com", "Bob Baker")]
@@ -41,6 +47,7 @@ DESCRIPTIONS = {
 @dataclass
 class DemoLogins:
     staff: tuple[str, str]
+    other_staff: list[tuple[str, str, str]]  # email, password, role
     members: list[tuple[str, str]]
     invitation_url: str
 
@@ -53,6 +60,12 @@ def seed_demo() -> DemoLogins:
     for email, name in MEMBERS:
         if not Member.objects.filter(email=email).exists():
             Member.objects.create_user(email=email, password=MEMBER_PASSWORD, full_name=name)
+    for email, name, role in STAFF_ROLES:
+        if not Member.objects.filter(email=email).exists():
+            colleague = Member.objects.create_user(
+                email=email, password=STAFF_PASSWORD, full_name=name
+            )
+            set_role(colleague, role)
 
     cycle = current_cycle()
     monday = to_london(cycle.opens_at).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -90,6 +103,7 @@ def seed_demo() -> DemoLogins:
         invitation_url = "(the demo invitee has already joined)"
     return DemoLogins(
         staff=(STAFF_EMAIL, STAFF_PASSWORD),
+        other_staff=[(email, STAFF_PASSWORD, role.value) for email, _, role in STAFF_ROLES],
         members=[(email, MEMBER_PASSWORD) for email, _ in MEMBERS],
         invitation_url=invitation_url,
     )

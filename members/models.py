@@ -57,6 +57,15 @@ class Member(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS = ["full_name"]
 
     class Meta:
+        # The staff roles' permissions (members/roles.py): views ask for these, not for groups.
+        permissions = [
+            ("review_presale", "Can prepare events and pools and decide pre-orders"),
+            (
+                "manage_presale",
+                "Can run charges and refunds and manage members, invitations and staff roles",
+            ),
+            ("check_in_tickets", "Can check tickets in at the door"),
+        ]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="member_email_ci_unique"),
             models.CheckConstraint(

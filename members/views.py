@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from members import services, throttling
 from members.forms import AcceptInvitationForm, InviteForm
 from members.models import Invitation
-from members.permissions import staff_required
+from members.permissions import manager_required
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@staff_required
+@manager_required
 def invitations(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST or None, request.FILES or None)
     report = None

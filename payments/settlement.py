@@ -186,11 +186,9 @@ def refund_unticketed(preorder_id: int) -> None:
 
 
 def alert_staff(message: str, *, preorder=None) -> None:
-    from members.models import Member
+    from members.selectors import manager_emails
 
-    for email in Member.objects.filter(is_staff=True, is_active=True).values_list(
-        "email", flat=True
-    ):
+    for email in manager_emails():
         queue_email(
             to_email=email,
             template="staff_alert",

@@ -8,14 +8,14 @@ from django.views.decorators.http import require_POST
 
 from config.listing import status_filtered_page
 from events.models import PresaleCycle
-from members.permissions import staff_required
+from members.permissions import manager_required, reviewer_required
 from payments import charging
 from payments.models import StripeEvent
 from payments.stripe_events import process_event
 from payments.tasks import execute_charge_run
 
 
-@staff_required
+@reviewer_required
 def charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = get_object_or_404(PresaleCycle, pk=cycle_id)
     now = timezone.now()
@@ -33,7 +33,7 @@ def charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
     )
 
 
-@staff_required
+@manager_required
 @require_POST
 def start_charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = get_object_or_404(PresaleCycle, pk=cycle_id)
@@ -52,14 +52,14 @@ def start_charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
     return redirect("payments:charge_run", cycle.pk)
 
 
-@staff_required
+@manager_required
 def webhook_log(request: HttpRequest) -> HttpResponse:
     events = StripeEvent.objects.select_related("preorder__member").order_by("-received_at", "-id")
     context = status_filtered_page(request, events, StripeEvent.Status)
     return render(request, "payments/webhook_log.html", context)
 
 
-@staff_required
+@manager_required
 @require_POST
 def replay_webhook(request: HttpRequest, event_pk: int) -> HttpResponse:
     event = get_object_or_404(StripeEvent, pk=event_pk)

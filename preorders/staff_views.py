@@ -20,7 +20,7 @@ from events import london
 from events.models import Event, PresaleCycle
 from events.selectors import current_cycle
 from events.services import CycleError, close_window_early
-from members.permissions import staff_required
+from members.permissions import reviewer_required
 from preorders import decisions, selectors
 from preorders.models import PreOrder
 from preorders.staff_forms import AutoFulfilForm, DecisionForm, PreorderFilterForm
@@ -43,7 +43,7 @@ def cycle_phase(cycle: PresaleCycle, now=None) -> str:
     return f"Charge run started {london.when(cycle.charge_run_started_at)}"
 
 
-@staff_required
+@reviewer_required
 def events(request: HttpRequest) -> HttpResponse:
     current_cycle()  # make sure this week's cycle exists
     cycles = Paginator(
@@ -100,7 +100,7 @@ def _event_context(request: HttpRequest, event: Event) -> dict:
     }
 
 
-@staff_required
+@reviewer_required
 def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
     return render(request, "preorders/staff/event.html", _event_context(request, event))
@@ -128,7 +128,7 @@ def _back_to_event(event: Event, request: HttpRequest) -> str:
     return f"{url}?{urlencode(kept)}" if kept else url
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def decide(request: HttpRequest, event_id: int) -> HttpResponse:
     """Approve or deny the selected pre-orders (or all that match the filter), after a
@@ -186,7 +186,7 @@ def decide(request: HttpRequest, event_id: int) -> HttpResponse:
     return redirect(back)
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def auto_fulfil(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
@@ -226,7 +226,7 @@ def auto_fulfil(request: HttpRequest, event_id: int) -> HttpResponse:
     return redirect(back)
 
 
-@staff_required
+@reviewer_required
 def export_csv(request: HttpRequest, event_id: int) -> StreamingHttpResponse:
     event = get_object_or_404(Event, pk=event_id)
     filters = PreorderFilterForm(request.GET or None).filters()
@@ -272,7 +272,7 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-@staff_required
+@reviewer_required
 def preorder_detail(request: HttpRequest, preorder_id: int) -> HttpResponse:
     preorder = get_object_or_404(
         PreOrder.objects.select_related("member", "event", "cycle"), pk=preorder_id
@@ -290,7 +290,7 @@ def preorder_detail(request: HttpRequest, preorder_id: int) -> HttpResponse:
     )
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def decide_one(request: HttpRequest, preorder_id: int) -> HttpResponse:
     preorder = get_object_or_404(PreOrder, pk=preorder_id)
@@ -316,7 +316,7 @@ def decide_one(request: HttpRequest, preorder_id: int) -> HttpResponse:
     return redirect("staff:preorder", preorder.pk)
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def close_early(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = get_object_or_404(PresaleCycle, pk=cycle_id)
@@ -329,7 +329,7 @@ def close_early(request: HttpRequest, cycle_id: int) -> HttpResponse:
     return redirect("staff:events")
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def resend_ticket(request: HttpRequest, preorder_id: int) -> HttpResponse:
     preorder = get_object_or_404(PreOrder, pk=preorder_id)
@@ -351,7 +351,7 @@ def resend_ticket(request: HttpRequest, preorder_id: int) -> HttpResponse:
     return redirect("staff:preorder", preorder.pk)
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def resend_failed_tickets(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event, pk=event_id)

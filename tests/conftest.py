@@ -169,8 +169,32 @@ def member(make_member):
 
 
 @pytest.fixture
-def staff(make_member):
-    return make_member(email="staff@example.com", full_name="Harriet Staff", is_staff=True)
+def make_staff(make_member):
+    """A member with one staff role (members/roles.py): "Manager", "Reviewer" or "Door"."""
+    from members.roles import Role, set_role
+
+    def make(role: str = "Manager", **fields):
+        member = make_member(**fields)
+        set_role(member, Role(role))
+        return member
+
+    return make
+
+
+@pytest.fixture
+def staff(make_staff):
+    """A manager: every staff page."""
+    return make_staff("Manager", email="staff@example.com", full_name="Harriet Staff")
+
+
+@pytest.fixture
+def reviewer(make_staff):
+    return make_staff("Reviewer", email="reviewer@example.com", full_name="Rita Reviewer")
+
+
+@pytest.fixture
+def door_staff(make_staff):
+    return make_staff("Door", email="door@example.com", full_name="Dan Door")
 
 
 @pytest.fixture

@@ -1,15 +1,19 @@
 """Who may open what: every URL pattern of the project, walked from the URL resolver, opened as
 an anonymous visitor, as member A (who owns a pre-order), as member B (who must never see it)
-and as staff. A new page is covered without touching this file, as long as its URL's arguments
+and as each staff role (door, reviewer, manager — "staff" below is the manager). A new page is
+covered without touching this file, as long as its URL's arguments
 are ones this file knows how to fill (`FILLERS`); one it cannot fill fails the test by name.
 
 The classes of URL:
 - public (`PUBLIC`): sign-in, invitations, password reset, health check, the Stripe webhook;
 - staff (every path under staff/): anonymous -> sign in, members -> 403, staff -> 200/302, or
-  405 on GET for a POST-only action, whose empty POST then gives 200/302/400;
+  405 on GET for a POST-only action, whose empty POST then gives 200/302/400; a reviewer is
+  refused (403) the manager's pages (`MANAGER_ONLY`) and the door role everything but its own
+  pages (`DOOR_PAGES`), which every role may open;
 - member (everything else): anonymous -> sign in, members -> 200 for what is theirs and 404 for
   another member's pre-order;
-- Django's admin: its index only (staff 200, everyone else to the admin's sign-in);
+- Django's admin: its index only (reviewers and managers 200, everyone else to the admin's
+  sign-in);
 - anymail's provider webhooks: they exist and refuse an unauthenticated POST.
 
 Also here: Stripe signatures that are forged or older than the SDK's 300-second tolerance, and
@@ -52,7 +56,8 @@ from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "member_a", "member_b", "staff")
+ROLES = ("anonymous", "member_a", "member_b", "door", "reviewer", "staff")
+SIGNED_IN = ROLES[1:]
 PASSWORD = "a-Good-passw0rd"  # the conftest factory's default
 LOGIN = reverse("members:login")
 DASHBOARD = reverse("preorders:dashboard")
@@ -72,6 +77,20 @@ PUBLIC = frozenset(
 )
 # The only page of Django's admin tested here; the rest is Django's own.
 ADMIN_INDEX = "admin:index"
+# Staff pages only a manager may open (a reviewer gets 403).
+MANAGER_ONLY = frozenset(
+    {
+        "payments:start_charge_run",
+        "payments:webhook_log",
+        "payments:replay",
+        "notifications:outbox",
+        "notifications:outbox_message",
+        "notifications:email_log",
+        "members:invitations",
+    }
+)
+# Staff pages the door role may open (every other staff role may too).
+DOOR_PAGES: frozenset[str] = frozenset()
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +108,9 @@ def _empty_cache():
 class World:
     member_a: Member
     member_b: Member
-    staff: Member
+    staff: Member  # a manager
+    reviewer: Member
+    door: Member
     cycle: PresaleCycle
     event: object
     preorder_a: PreOrder
@@ -106,10 +127,12 @@ class World:
 
 
 @pytest.fixture
-def world(stripe_server, make_member, make_event, open_cycle) -> World:
+def world(stripe_server, make_member, make_staff, make_event, open_cycle) -> World:
     member_a = make_member(email="a@example.com", full_name="Ada A")
     member_b = make_member(email="b@example.com", full_name="Bea B")
-    staff = make_member(email="boss@example.com", full_name="Stan Staff", is_staff=True)
+    staff = make_staff("Manager", email="boss@example.com", full_name="Stan Staff")
+    reviewer = make_staff("Reviewer", email="rev@example.com", full_name="Rita Reviewer")
+    door = make_staff("Door", email="door@example.com", full_name="Dan Door")
     event = make_event()
     preorder_a = PreOrder.objects.create(
         member=member_a,
@@ -147,6 +170,8 @@ def world(stripe_server, make_member, make_event, open_cycle) -> World:
         member_a=member_a,
         member_b=member_b,
         staff=staff,
+        reviewer=reviewer,
+        door=door,
         cycle=open_cycle,
         event=event,
         preorder_a=preorder_a,
@@ -362,7 +387,7 @@ def expectations(route: Route, path: str, world: World) -> list[tuple[str, str, 
     caller once a GET shows it is POST-only."""
     name = route.name
     every = lambda method, check: [(method, role, check) for role in ROLES]  # noqa: E731
-    signed_in = ("member_a", "member_b", "staff")
+    signed_in = SIGNED_IN
     if route.kind == "public":
         if name in ("members:accept", "members:login"):
             return [("GET", "anonymous", status(200))] + [
@@ -384,48 +409,55 @@ def expectations(route: Route, path: str, world: World) -> list[tuple[str, str, 
     if route.kind == "admin":
         admin_login = reverse("admin:login")
         return [
-            ("GET", "anonymous", to_login(admin_login)),
-            ("GET", "member_a", to_login(admin_login)),
-            ("GET", "member_b", to_login(admin_login)),
-            ("GET", "staff", status(200)),
+            ("GET", role, status(200) if role in ("reviewer", "staff") else to_login(admin_login))
+            for role in ROLES
         ]
     if route.kind == "staff":
-        return [
-            ("GET", "anonymous", to_login()),
-            ("GET", "member_a", status(403)),
-            ("GET", "member_b", status(403)),
-            ("GET", "staff", status(200, 302, 405)),
+        return [("GET", "anonymous", to_login())] + [
+            ("GET", role, status(200, 302, 405) if staff_may(role, name) else status(403))
+            for role in SIGNED_IN
         ]
     # Member pages.
     checks = [("GET", "anonymous", to_login())]
     if OWNED_BY_A & set(route.arguments):
         checks += [
             ("GET", "member_a", status(200)),
-            ("GET", "member_b", status(404)),
-            ("GET", "staff", status(404)),
+            *(("GET", role, status(404)) for role in SIGNED_IN if role != "member_a"),
             # Nor may they act on it.
-            ("POST", "member_b", nothing_changes(status(404))),
-            ("POST", "staff", nothing_changes(status(404))),
+            *(
+                ("POST", role, nothing_changes(status(404)))
+                for role in SIGNED_IN
+                if role != "member_a"
+            ),
         ]
     elif name == "preorders:place":
         # Member A already has this week's pre-order: the form sends them to it.
         detail = reverse("preorders:detail", args=[world.preorder_a.pk])
         checks += [
             ("GET", "member_a", redirect_to(detail)),
-            ("GET", "member_b", status(200)),
-            ("GET", "staff", status(200)),
+            *(("GET", role, status(200)) for role in SIGNED_IN if role != "member_a"),
         ]
     else:
         checks += [("GET", role, status(200)) for role in signed_in]
     return checks
 
 
-STAFF_POST_ONLY = [
-    ("POST", "anonymous", nothing_changes(to_login())),
-    ("POST", "member_a", nothing_changes(status(403))),
-    ("POST", "member_b", nothing_changes(status(403))),
-    ("POST", "staff", status(200, 302, 400)),
-]
+def staff_may(role: str, name: str | None) -> bool:
+    if role == "staff" or (role == "reviewer" and name not in MANAGER_ONLY):
+        return True
+    return role in ("door", "reviewer") and name in DOOR_PAGES
+
+
+def staff_post_only(name: str | None) -> list[tuple[str, str, Expectation]]:
+    """An empty POST to a POST-only staff action: it may do something only for those allowed."""
+    return [("POST", "anonymous", nothing_changes(to_login()))] + [
+        (
+            "POST",
+            role,
+            status(200, 302, 400) if staff_may(role, name) else nothing_changes(status(403)),
+        )
+        for role in SIGNED_IN
+    ]
 
 
 # --- The matrix ---------------------------------------------------------------------------------
@@ -458,7 +490,7 @@ def test_every_url_answers_each_kind_of_visitor_as_its_class_says(world):
                 )
         if route.kind == "staff" and answers["GET", "staff"].status == 405:
             # POST-only: an empty POST, which must do nothing for anyone but staff.
-            for method, role, check in STAFF_POST_ONLY:
+            for method, role, check in staff_post_only(route.name):
                 answer = request_as(world, role, method, path)
                 tested += 1
                 if not check(answer):

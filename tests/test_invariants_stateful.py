@@ -63,6 +63,7 @@ from events.models import Event, PresaleCycle
 from events.schedule import WeeklySchedule
 from events.selectors import current_cycle, cycle_for_week
 from events.services import CycleError, close_window_early
+from members.roles import Role, set_role
 from notifications import services as email_services
 from notifications.models import OutboundEmail
 from notifications.tasks import sweep_unsent_emails
@@ -399,7 +400,8 @@ class PresaleWeeks(RuleBasedStateMachine):
                     discount_percent=10 * n or None,
                 )
                 self.event_ids.append(event.pk)
-        self.staff = self.ctx.make_member(is_staff=True, full_name="Harriet Staff")
+        self.staff = self.ctx.make_member(full_name="Harriet Staff")
+        set_role(self.staff, Role.MANAGER)
         self.members = [self.ctx.make_member() for _ in range(4)]
         for event_id, count in zip(self.event_ids, pools, strict=False):
             if count:

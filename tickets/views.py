@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from events.models import Event, EventLogEntry
-from members.permissions import staff_required
+from members.permissions import reviewer_required
 from tickets import services
 from tickets.forms import GenerateTicketsForm, TicketImportForm
 from tickets.models import Ticket
@@ -91,14 +91,14 @@ def _render_pool(
     return render(request, "tickets/pool.html", context, status=status)
 
 
-@staff_required
+@reviewer_required
 @require_safe
 def pool(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
     return _render_pool(request, event)
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def pool_import(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
@@ -118,7 +118,7 @@ def pool_import(request: HttpRequest, event_id: int) -> HttpResponse:
     return redirect(_pool_url(event.pk))
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def pool_generate(request: HttpRequest, event_id: int) -> HttpResponse:
     event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
@@ -136,7 +136,7 @@ def pool_generate(request: HttpRequest, event_id: int) -> HttpResponse:
     return redirect(_pool_url(event.pk))
 
 
-@staff_required
+@reviewer_required
 @require_POST
 def ticket_void(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = get_object_or_404(Ticket.objects.select_related("event__cycle"), pk=ticket_id)

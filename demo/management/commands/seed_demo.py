@@ -8,7 +8,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         logins = seed_demo()
-        self.stdout.write(f"  Staff:   {logins.staff[0]} / {logins.staff[1]}")
+        self.stdout.write(f"  Staff:   {logins.staff[0]} / {logins.staff[1]} (manager)")
+        for email, password, role in logins.other_staff:
+            self.stdout.write(f"  Staff:   {email} / {password} ({role.lower()})")
         for email, password in logins.members:
             self.stdout.write(f"  Member:  {email} / {password}")
         self.stdout.write(f"  Invite:  {logins.invitation_url}")
