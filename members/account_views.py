@@ -21,6 +21,13 @@ from payments import gateway
 from payments.cards import member_cards
 
 
+def _password_form(member, data=None) -> PasswordChangeForm:
+    form = PasswordChangeForm(member, data)
+    # Django focuses this field; on a long page that would scroll a phone past everything else.
+    form.fields["old_password"].widget.attrs.pop("autofocus", None)
+    return form
+
+
 def _page(request: HttpRequest, *, details=None, password=None, status=200) -> HttpResponse:
     member = request.user
     try:
@@ -33,7 +40,7 @@ def _page(request: HttpRequest, *, details=None, password=None, status=200) -> H
         {
             "details_form": details
             or DetailsForm(initial={"full_name": member.full_name, "email": member.email}),
-            "password_form": password or PasswordChangeForm(member),
+            "password_form": password or _password_form(member),
             "cards": cards,
             "cards_error": cards_error,
         },
@@ -93,7 +100,7 @@ def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_POST
 def password(request: HttpRequest) -> HttpResponse:
-    form = PasswordChangeForm(request.user, request.POST)
+    form = _password_form(request.user, request.POST)
     if not form.is_valid():
         return _page(request, password=form, status=400)
     form.save()
