@@ -50,6 +50,11 @@ def test_approved_says_what_will_happen_not_that_the_ticket_is_confirmed(member,
     assert "confirmed" not in html.lower()
     assert "We'll charge your card at 7PM Tuesday" in html
     assert "once the payment has gone through" in html
+    for template in ("preorder_placed", "preorder_updated"):
+        context = {"member": member, "preorder": preorder, "event": preorder.event}
+        subject, text, email_html = render_email(template, context | {"cycle": preorder.cycle})
+        assert "confirmed" not in (subject + text + email_html).lower()
+        assert "if the club approves your pre-order" in text
 
 
 def test_this_weeks_cancelled_preorder_is_not_an_earlier_one(member, make_event):
