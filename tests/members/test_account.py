@@ -218,3 +218,19 @@ def test_stripe_down_shows_a_plain_message_on_the_account_page(stripe_server, me
     assert page.status_code == 200
     assert "could not reach our payment provider" in page.content.decode()
     requests.get(stripe_server + "/js.stripe.com/v3/", timeout=5)  # still up for the next test
+
+
+@pytest.mark.stripe
+def test_an_expired_card_is_listed_marked_so_it_can_be_removed(stripe_server, member):
+    from tests.stripe_helpers import attach_card_without_consent
+
+    save_card(stripe_server, member)
+    expired = attach_card_without_consent(stripe_server, member.stripe_customer_id, exp_year=2020)
+    client = _client(member)
+    page = client.get(reverse("members:account")).content.decode()
+    assert "expires 01/20" in page and '<span class="badge badge-failed">Expired</span>' in page
+    assert page.count(">Make default</button>") == 1  # the unexpired card only
+    response = client.post(reverse("members:default_card"), {"card": expired}, follow=True)
+    assert "has expired, so it cannot be your default card" in response.content.decode()
+    assert client.post(reverse("members:remove_card"), {"card": expired}).status_code == 302
+    assert stripe_get(stripe_server, f"payment_methods/{expired}")["customer"] is None

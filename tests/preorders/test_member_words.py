@@ -180,3 +180,22 @@ def test_every_email_ends_with_the_club_address_and_replies_go_there(
         queue_email(to_email="m@example.com", template=template, context=context)
     sent = [m for m in mail.outbox if m.to == ["m@example.com"]]
     assert sent and sent[0].reply_to == ["hello@club.example"]
+
+
+def test_the_not_allocated_email_points_to_the_public_sale(member, make_event):
+    event = make_event(
+        title="Jazz night",
+        public_sale_url="https://tickets.example.com/jazz",
+        public_sale_at=dt.datetime(2026, 12, 11, 10, tzinfo=dt.UTC),
+    )
+    preorder = _preorder(member, event, Status.DENIED)
+    subject, text, html = render_email(
+        "not_allocated", {"member": member, "event": event, "preorder": preorder}
+    )
+    for part in (text, html):
+        assert "No charge was made" in part
+        assert "https://tickets.example.com/jazz" in part
+        assert "10AM Friday 11 December" in part
+    bare = make_event(title="Comedy")
+    _, text, _ = render_email("not_allocated", {"member": member, "event": bare})
+    assert "Tickets may still be available when they go on public sale." in text
