@@ -189,7 +189,7 @@ def test_the_not_allocated_email_points_to_the_public_sale(member, make_event):
         public_sale_at=dt.datetime(2026, 12, 11, 10, tzinfo=dt.UTC),
     )
     preorder = _preorder(member, event, Status.DENIED)
-    subject, text, html = render_email(
+    _, text, html = render_email(
         "not_allocated", {"member": member, "event": event, "preorder": preorder}
     )
     for part in (text, html):
