@@ -151,3 +151,16 @@ def test_the_default_card_is_offered_first(stripe_server, member):
     cards = usable_cards(member)
     assert (cards[0].payment_method_id, cards[0].is_default) == (second, True)
     assert {c.payment_method_id for c in cards} == {first, second}
+
+
+def test_a_saved_card_keeps_the_window_and_the_price_snapshot(stripe_server, member, make_event):
+    event = make_event(public_price_pence=2500, discount_percent=10)
+    card = save_card(stripe_server, member)
+    with time_machine.travel(event.cycle.closes_at, tick=False):
+        with pytest.raises(PreorderError, match="closed at 11:59PM Sunday"):
+            place_preorder(member, event.pk, payment_method_id=card)
+    assert not PreOrder.objects.exists()
+    preorder = place_preorder(member, event.pk, payment_method_id=card)
+    event.public_price_pence = 9900
+    event.save()
+    assert PreOrder.objects.get(pk=preorder.pk).amount_pence == 2250
