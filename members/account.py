@@ -1,6 +1,8 @@
 """The member's own account: name and email (a new address is confirmed by a link sent to it),
 signing out other sessions, and their saved cards at Stripe (default, remove)."""
 
+import logging
+
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -14,6 +16,8 @@ from payments import gateway
 from payments.cards import member_cards
 from preorders.models import PreOrder
 from preorders.states import Status
+
+logger = logging.getLogger(__name__)
 
 EMAIL_CHANGE_SALT = "members.account.email-change"
 EMAIL_CHANGE_VALID_SECONDS = 3 * 24 * 3600
@@ -46,9 +50,27 @@ def update_details(member: Member, *, full_name: object, email: object) -> str |
     with transaction.atomic():
         Member.objects.filter(pk=member.pk).update(full_name=full_name)
         member.full_name = full_name
+        _sync_customer_after_commit(member)
         if new_email != member.email:
             return request_email_change(member, new_email)
     return None
+
+
+def _sync_customer_after_commit(member: Member) -> None:
+    """Stripe's Customer carries the member's name and email (Stripe may email receipts to
+    it). Our database is the record: if Stripe cannot be reached the change stands, and the
+    next change of details sends both again."""
+    customer_id, email, name = member.stripe_customer_id, member.email, member.full_name
+    if not customer_id:
+        return
+
+    def sync() -> None:
+        try:
+            gateway.update_customer(customer_id, email=email, name=name)
+        except gateway.GatewayError:
+            logger.warning("Stripe customer %s keeps old details for now", customer_id)
+
+    transaction.on_commit(sync)
 
 
 def _check_available(email: str) -> None:
@@ -115,6 +137,7 @@ def confirm_email_change(member: Member, token: str) -> str:
         old_email = locked.email
         locked.email = new_email
         locked.save(update_fields=["email"])
+        _sync_customer_after_commit(locked)
         queue_email(
             to_email=old_email,
             template="email_changed_notice",

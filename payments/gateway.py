@@ -106,6 +106,13 @@ def create_customer(*, email: str, name: str, member_id: int) -> str:
     return customer.id
 
 
+def update_customer(customer_id: str, *, email: str, name: str) -> None:
+    try:
+        client().v1.customers.update(customer_id, params={"email": email, "name": name})
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+
+
 def create_setup_intent(*, customer_id: str, member_id: int) -> SetupIntentHandle:
     try:
         intent = client().v1.setup_intents.create(

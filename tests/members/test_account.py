@@ -234,3 +234,18 @@ def test_an_expired_card_is_listed_marked_so_it_can_be_removed(stripe_server, me
     assert "has expired, so it cannot be your default card" in response.content.decode()
     assert client.post(reverse("members:remove_card"), {"card": expired}).status_code == 302
     assert stripe_get(stripe_server, f"payment_methods/{expired}")["customer"] is None
+
+
+@pytest.mark.stripe
+def test_the_stripe_customer_follows_the_name_and_email(stripe_server, member):
+    save_card(stripe_server, member)
+    client = _client(member)
+    client.post(
+        reverse("members:account_details"),
+        {"full_name": "Alice Baker", "email": "alice.baker@example.com"},
+    )
+    customer = stripe_get(stripe_server, f"customers/{member.stripe_customer_id}")
+    assert (customer["name"], customer["email"]) == ("Alice Baker", "alice@example.com")
+    client.post(_link("alice.baker@example.com").removeprefix("http://127.0.0.1:8000"))
+    customer = stripe_get(stripe_server, f"customers/{member.stripe_customer_id}")
+    assert customer["email"] == "alice.baker@example.com"
