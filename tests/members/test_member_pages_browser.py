@@ -11,7 +11,7 @@ import time_machine
 
 from events.selectors import cycle_for_week
 from members.models import Member
-from payments import charging
+from payments import run_execution
 from preorders.decisions import approve
 from preorders.models import PreOrder
 from preorders.states import Status
@@ -46,7 +46,7 @@ def test_week_one_with_a_new_card_then_week_two_in_one_tap(
 
     close_window(week1.cycle_id)
     approve(week1.event_id, [week1.pk], actor=None)
-    charging.run_charges(week1.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(week1.cycle_id, trigger="test", early=True)
     assert PreOrder.objects.get(pk=week1.pk).status == Status.TICKET_SENT
 
     next_cycle = cycle_for_week(open_cycle.week_start + dt.timedelta(weeks=1))

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from events.selectors import cycle_for_week
-from payments import charging
+from payments import run_execution
 from payments.cards import usable_cards, verify_saved_card
 from payments.models import ChargeAttempt
 from payments.services import CardSetupError
@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.stripe]
 def _approve_and_charge(preorder: PreOrder) -> PreOrder:
     close_window(preorder.cycle_id)
     approve(preorder.event_id, [preorder.pk], actor=None)
-    charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
     return PreOrder.objects.get(pk=preorder.pk)
 
 
