@@ -51,7 +51,12 @@ def _violations(page) -> list[str]:
 
 def test_no_page_breaks_the_content_security_policy(live_server, browser, world):  # noqa: F811
     pages, problems, checked, card_forms = {}, [], 0, 0
-    for name, path, role, _viewport in html_pages(world):
+    # The walk, and the card form (shown on asking when the member has a saved card).
+    new_card = f"/pre-orders/{world.preorder_a.pk}/edit/?card=new"
+    for name, path, role, _viewport in [
+        *html_pages(world),
+        ("preorders:edit (new card)", new_card, "member_a", None),
+    ]:
         messages: list[str] = []
         if role not in pages:
             pages[role] = (_page_as(browser, live_server, world, role, messages), messages)
