@@ -70,6 +70,13 @@ def clean_code(raw: str) -> str | None:
     return code
 
 
+def _printable(raw: str) -> str:
+    """What was scanned, as it can be stored and shown (no NUL or control characters)."""
+    if not isinstance(raw, str):
+        return ""
+    return "".join(c for c in raw[:1000] if c.isprintable()).strip()
+
+
 def _door_name(member) -> str:
     return member.full_name if member is not None else "a former staff account"
 
@@ -174,7 +181,7 @@ def check_in(event_id: int, raw_code: str, *, door) -> Answer:
             event=event,
             scanned_at=now,
             scanned_by=door,
-            code=raw_code.strip()[:MAX_CODE_LENGTH] if isinstance(raw_code, str) else "",
+            code=_printable(raw_code)[:MAX_CODE_LENGTH],
             result=answer.result,
             ticket=ticket,
             check_in=live,
