@@ -268,13 +268,12 @@ def recent_scans(event_id: int, limit: int = 5):
     )
 
 
-def door_events(now: dt.datetime | None = None, *, days_ahead: int = 7) -> list[Event]:
-    """The events a door may be working: those that started in the last 12 hours (tonight's,
-    still going after midnight) and those of the next `days_ahead` days, soonest first."""
+def door_events(now: dt.datetime | None = None, *, limit: int = 10) -> list[Event]:
+    """The events a door may be working, soonest first: tonight's (including one that started
+    up to 12 hours ago and is still going after midnight), then the next ones."""
     now = now or timezone.now()
     return list(
-        Event.objects.filter(
-            starts_at__gte=now - dt.timedelta(hours=12),
-            starts_at__lt=now + dt.timedelta(days=days_ahead),
-        ).order_by("starts_at", "id")
+        Event.objects.filter(starts_at__gte=now - dt.timedelta(hours=12)).order_by(
+            "starts_at", "id"
+        )[:limit]
     )

@@ -268,10 +268,11 @@ def test_the_database_refuses_a_valid_scan_without_its_check_in(event, door_staf
 # --- Which events the door sees -------------------------------------------------------------------
 
 
-def test_the_door_lists_tonight_and_the_coming_week(make_event):
+def test_the_door_lists_tonight_first_then_what_comes_next(make_event):
     now = timezone.now()
+    later = make_event(title="In 3 days", starts_at=now + dt.timedelta(days=3))
     started = make_event(title="Started 3 h ago", starts_at=now - dt.timedelta(hours=3))
     make_event(title="Yesterday's", starts_at=now - dt.timedelta(hours=30))
-    later = make_event(title="In 3 days", starts_at=now + dt.timedelta(days=3))
-    make_event(title="Next month", starts_at=now + dt.timedelta(days=30))
-    assert checkin.door_events(now) == [started, later]
+    next_month = make_event(title="Next month", starts_at=now + dt.timedelta(days=30))
+    assert checkin.door_events(now) == [started, later, next_month]
+    assert checkin.door_events(now, limit=2) == [started, later]
