@@ -15,7 +15,7 @@ same moment: the ticket's row lock queues the second behind the first, and a uni
 live check-in is the backstop, so exactly one gets "valid"."""
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -48,6 +48,8 @@ class Answer:
     result: str
     headline: str
     detail: str = ""
+    ticket_code: str = ""  # the ticket found, if any
+    member: str = ""  # whose it is, if it was sold
 
     @property
     def admitted(self) -> bool:
@@ -56,9 +58,12 @@ class Answer:
     def as_dict(self) -> dict[str, object]:
         return {
             "result": str(self.result),
+            "label": str(Result(self.result).label),
             "headline": self.headline,
             "detail": self.detail,
             "admitted": self.admitted,
+            "ticket_code": self.ticket_code,
+            "member": self.member,
         }
 
 
@@ -177,6 +182,9 @@ def check_in(event_id: int, raw_code: str, *, door) -> Answer:
                 # Where the row lock does not serialise (SQLite has none), the unique index does.
                 live = _live_check_in(ticket)
                 answer = _already(live, ticket)
+        if ticket is not None:
+            owner = ticket.preorder.member.full_name if ticket.preorder_id else ""
+            answer = replace(answer, ticket_code=ticket.code, member=owner)
         DoorScan.objects.create(
             event=event,
             scanned_at=now,

@@ -6,8 +6,10 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from events import london
 from events.models import Event
 from members.permissions import door_required, manager_required
 from tickets import checkin
@@ -58,7 +60,8 @@ def door_scan(request: HttpRequest, event_id: int) -> HttpResponse:
     answer = checkin.check_in(event.pk, code, door=request.user)
     if _wants_json(request):
         count = checkin.door_count(event.pk)
-        return JsonResponse({**answer.as_dict(), "count": count.as_dict()})
+        scanned_at = f"{london.to_london(timezone.now()):%H:%M}"
+        return JsonResponse({**answer.as_dict(), "count": count.as_dict(), "time": scanned_at})
     return _door_page(request, event, answer)
 
 

@@ -41,6 +41,22 @@
     }
   }
 
+  var recent = document.getElementById("door-recent");
+
+  function addRecent(data, sent) {
+    var empty = recent.querySelector("li.muted");
+    if (empty) { empty.remove(); }
+    var item = document.createElement("li");
+    var badge = document.createElement("span");
+    badge.className = "badge door-badge-" + data.result;
+    badge.textContent = data.label;
+    item.appendChild(badge);
+    var what = data.ticket_code || (sent.length > 24 ? sent.slice(0, 23) + "…" : sent);
+    item.appendChild(document.createTextNode(" " + data.time + " · " + what + (data.member ? " · " + data.member : "")));
+    recent.insertBefore(item, recent.firstChild);
+    while (recent.children.length > 5) { recent.removeChild(recent.lastChild); }
+  }
+
   function submitCode(code) {
     if (busy) { return Promise.resolve(); }
     busy = true;
@@ -60,6 +76,7 @@
           }
           showAnswer(data.result, data.headline, data.detail);
           showCount(data.count);
+          addRecent(data, code);
         });
       })
       .catch(function () {

@@ -67,6 +67,8 @@ def test_a_door_account_types_codes_and_sees_each_answer(
     expect(page.get_by_test_id("door-count")).to_contain_text("1 of 2 tickets checked in")
     expect(page.get_by_label("Ticket code")).to_have_value("")
     expect(page.get_by_label("Ticket code")).to_be_focused()
+    expect(page.get_by_test_id("door-recent").locator("li")).to_have_count(1)
+    expect(page.get_by_test_id("door-recent")).to_contain_text(f"{alice.code} · Alice Archer")
     assert_accessible(page, "valid answer")
     screenshot(page, "door-2-valid")
 
@@ -89,6 +91,8 @@ def test_a_door_account_types_codes_and_sees_each_answer(
 
     scan(page, f"https://evil.example/t/{other.code}?x=<b>")
     answer_shows(page, "unknown", "Unknown code")
+    expect(page.get_by_test_id("door-recent").locator("li")).to_have_count(5)
+    expect(page.get_by_test_id("door-recent").locator("li").first).to_contain_text("Unknown code")
     assert_accessible(page, "unknown answer")
     screenshot(page, "door-6-unknown")
 

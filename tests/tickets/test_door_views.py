@@ -1,7 +1,10 @@
 """The door pages over HTTP: the form without JavaScript, the JSON the scanner script reads, the
 live count, the staff event page's list of who came, and the manager's undo page."""
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
 
@@ -53,16 +56,22 @@ def test_the_door_picks_an_event_then_scans_without_javascript(event, ticket, do
 def test_the_scanner_gets_the_answer_and_the_count_as_json(event, ticket, door_staff):
     client = client_for(door_staff)
     url = reverse("tickets:door_scan", args=[event.pk])
-    data = client.post(url, {"code": ticket.code}, **JSON).json()
+    with time_machine.travel(dt.datetime(2026, 12, 5, 19, 42, tzinfo=dt.UTC), tick=False):
+        data = client.post(url, {"code": ticket.code}, **JSON).json()
     assert data == {
         "result": "valid",
+        "label": "Valid",
+        "time": "19:42",
         "headline": "Valid — welcome Alice Archer",
         "detail": "Ticket HC-7K3M-Q9TX-2B4R is now checked in.",
         "admitted": True,
+        "ticket_code": "HC-7K3M-Q9TX-2B4R",
+        "member": "Alice Archer",
         "count": {"checked_in": 1, "issued": 1},
     }
     unknown = client.post(url, {"code": "https://evil.example/HC-7K3M-Q9TX-2B4R"}, **JSON).json()
     assert (unknown["result"], unknown["admitted"]) == ("unknown", False)
+    assert (unknown["ticket_code"], unknown["member"]) == ("", "")
     count = client.get(reverse("tickets:door_count", args=[event.pk])).json()
     assert count == {"checked_in": 1, "issued": 1}
 
