@@ -173,3 +173,37 @@ def test_the_camera_reads_a_ticket_qr_code(
         context.close()
     finally:
         camera_browser.close()
+
+
+def test_a_manager_sees_who_came_and_undoes_a_check_in(
+    live_server, browser, tonight, member, issue_ticket, door_staff, staff
+):
+    alice = issue_ticket(tonight, member)
+    checkin.check_in(tonight.pk, alice.code, door=door_staff)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, staff.email, PASSWORD)
+        page.goto(f"{live_server.url}/staff/events/{tonight.pk}/")
+        section = page.get_by_test_id("attendance")
+        expect(section.get_by_test_id("attendance-count")).to_have_text("1 of 1")
+        expect(section).to_contain_text("Alice Archer")
+        expect(section).to_contain_text("Dan Door")
+        assert_accessible(page, "staff event page with who came")
+        section.scroll_into_view_if_needed()
+        screenshot(page, "door-9-who-came")
+
+        section.get_by_role("link", name="Undo…").click()
+        expect(page.get_by_role("heading", name="Undo a check-in")).to_be_visible()
+        assert_accessible(page, "undo page")
+        page.get_by_label("Why?").fill("Scanned the wrong phone")
+        page.get_by_role("button", name="Undo the check-in").click()
+        expect(page.get_by_role("status")).to_contain_text("is undone: it can be scanned in again")
+        section = page.get_by_test_id("attendance")
+        expect(section.get_by_test_id("attendance-count")).to_have_text("0 of 1")
+        expect(section).to_contain_text("“Scanned the wrong phone”")
+        screenshot(page, "door-10-undone")
+        assert checkin.check_in(tonight.pk, alice.code, door=door_staff).admitted
+    finally:
+        context.close()
