@@ -200,11 +200,14 @@ def check_in(event_id: int, raw_code: str, *, door) -> Answer:
 def undo_check_in(check_in_id: int, *, actor, reason: str) -> CheckIn:
     """Undo a live check-in (a manager's correction), with the reason recorded: the ticket may
     then be checked in again. Refused without a reason, or when already undone."""
-    reason = (reason or "").strip()
+    # A textarea sends its line breaks as CRLF.
+    reason = (reason or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not reason:
         raise CheckInError("Say why the check-in is being undone.")
     if len(reason) > MAX_REASON_LENGTH:
         raise CheckInError(f"Keep the reason to {MAX_REASON_LENGTH} characters.")
+    if any(not (c.isprintable() or c in "\n\t") for c in reason):
+        raise CheckInError("Write the reason in plain words: it has characters we cannot keep.")
     with transaction.atomic():
         check_in = (
             CheckIn.objects.select_for_update(of=("self",))

@@ -225,13 +225,21 @@ def test_a_manager_undoes_a_check_in_with_a_reason_and_the_ticket_can_come_in_ag
     assert list(checkin.attendance(event.pk)) == [first, CheckIn.objects.get(undone_at=None)]
 
 
-@pytest.mark.parametrize("reason", ["", "   ", "x" * 501])
+@pytest.mark.parametrize("reason", ["", "   ", "x" * 501, "mistake\x00", "oops\x1b[31m"])
 def test_an_undo_needs_a_short_reason(event, alice_ticket, door_staff, staff, reason):
     checkin.check_in(event.pk, alice_ticket.code, door=door_staff)
     with pytest.raises(CheckInError):
         checkin.undo_check_in(CheckIn.objects.get().pk, actor=staff, reason=reason)
     assert CheckIn.objects.get().undone_at is None
     assert not EventLogEntry.objects.filter(action="check_in_undo").exists()
+
+
+def test_an_undo_reason_may_have_several_lines(event, alice_ticket, door_staff, staff):
+    checkin.check_in(event.pk, alice_ticket.code, door=door_staff)
+    undone = checkin.undo_check_in(
+        CheckIn.objects.get().pk, actor=staff, reason="Scanned by mistake.\r\nShe was outside."
+    )
+    assert undone.undo_reason == "Scanned by mistake.\nShe was outside."
 
 
 def test_an_undo_happens_once(event, alice_ticket, door_staff, staff):
