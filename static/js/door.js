@@ -69,6 +69,12 @@
       credentials: "same-origin",
     })
       .then(function (response) {
+        var type = response.headers.get("Content-Type") || "";
+        if (type.indexOf("application/json") === -1) {
+          // Signed out (the sign-in page came back) or a server error page.
+          showAnswer("", "Nothing was checked in: reload the page (you may need to sign in again).", "");
+          return;
+        }
         return response.json().then(function (data) {
           if (!response.ok) {
             showAnswer("", data.error || "That did not work. Please try again.", "");
@@ -113,8 +119,14 @@
   var toggle = document.getElementById("camera-toggle");
   var video = document.getElementById("camera-view");
   var status = document.getElementById("camera-status");
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { return; }
   cameraBlock.hidden = false;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    toggle.hidden = true;
+    status.textContent = window.isSecureContext
+      ? "This browser cannot use the camera here: type the code instead."
+      : "The camera works only when this site is opened over https: type the code instead.";
+    return;
+  }
   var stream = null;
   var readFrame = null;
   var lastCode = "";

@@ -113,6 +113,14 @@ def test_a_door_account_types_codes_and_sees_each_answer(
     assert CheckIn.objects.filter(undone_at__isnull=True).count() == 2
     screenshot(page, "door-7-after-reload")
 
+    # Signed out meanwhile: the door is told so, not shown a stale or wrong answer.
+    page.context.clear_cookies()
+    scan(page, alice.code)
+    expect(page.get_by_test_id("door-answer")).to_contain_text(
+        "Nothing was checked in: reload the page"
+    )
+    expect(page.get_by_test_id("door-answer")).not_to_have_attribute("data-result", re.compile("."))
+
 
 def qr_video(code: str, path, *, size: int = 480, frames: int = 4) -> None:
     """A few frames of raw video (YUV4MPEG2, the format Chromium's fake camera reads) showing the
