@@ -279,6 +279,15 @@ def recent_scans(event_id: int, limit: int = 5):
     )
 
 
+def is_tonight(event: Event, now: dt.datetime | None = None) -> bool:
+    """Starts today (London), or within the next 6 hours (a late show seen before midnight), or
+    started up to 12 hours ago and may still be going (seen after midnight)."""
+    now = now or timezone.now()
+    starts = event.starts_at
+    same_day = london.to_london(starts).date() == london.to_london(now).date()
+    return same_day or now - dt.timedelta(hours=12) <= starts <= now + dt.timedelta(hours=6)
+
+
 def door_events(now: dt.datetime | None = None, *, limit: int = 10) -> list[Event]:
     """The events a door may be working, soonest first: tonight's (including one that started
     up to 12 hours ago and is still going after midnight), then the next ones."""

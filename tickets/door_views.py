@@ -35,7 +35,8 @@ def _door_page(
 @door_required
 @require_safe
 def door_events(request: HttpRequest) -> HttpResponse:
-    events = checkin.door_events()
+    now = timezone.now()
+    events = [(event, checkin.is_tonight(event, now)) for event in checkin.door_events(now)]
     return render(request, "tickets/door_events.html", {"events": events})
 
 

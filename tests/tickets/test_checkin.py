@@ -284,3 +284,16 @@ def test_the_door_lists_tonight_first_then_what_comes_next(make_event):
     next_month = make_event(title="Next month", starts_at=now + dt.timedelta(days=30))
     assert checkin.door_events(now) == [started, later, next_month]
     assert checkin.door_events(now, limit=2) == [started, later]
+
+
+def test_tonight_is_today_in_london_or_started_in_the_last_12_hours(make_event):
+    # 23:30 London in summer is 22:30 UTC; just after midnight the late show is still tonight's.
+    now = dt.datetime(2027, 6, 5, 22, 30, tzinfo=dt.UTC)
+    today = make_event(starts_at=dt.datetime(2027, 6, 5, 18, 0, tzinfo=dt.UTC))
+    tomorrow_morning = make_event(starts_at=dt.datetime(2027, 6, 6, 9, 0, tzinfo=dt.UTC))
+    after_midnight = now + dt.timedelta(hours=1)  # 00:30 London, 6 June
+    assert checkin.is_tonight(today, now) and checkin.is_tonight(today, after_midnight)
+    assert not checkin.is_tonight(tomorrow_morning, now)
+    assert not checkin.is_tonight(today, now + dt.timedelta(hours=13))
+    late_show = make_event(starts_at=now + dt.timedelta(hours=2))  # 01:30 London, 6 June
+    assert checkin.is_tonight(late_show, now)

@@ -55,6 +55,10 @@ def test_a_door_account_types_codes_and_sees_each_answer(
     log_in(page, live_server.url, door_staff.email, PASSWORD)
     page.get_by_role("link", name="Door").click()
     expect(page.get_by_role("heading", name="At the door")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("Jazz in the Cellar"))).to_contain_text(
+        "Tonight"
+    )
+    expect(page.get_by_role("link", name=re.compile("Folk Night"))).not_to_contain_text("Tonight")
     assert_accessible(page, "door events")
     screenshot(page, "door-1-events")
     page.get_by_role("link", name=re.compile("Jazz in the Cellar")).click()
