@@ -95,6 +95,21 @@ def _when(moment: dt.datetime) -> str:
     return clock
 
 
+def _hold_event_key(event_id: int) -> None:
+    """Take now the lock that recording the scan will need on the event's row (PostgreSQL's key
+    share, which a foreign key check takes). Taken later, after the ticket's lock, it would wait
+    for a staff void that holds the event and waits for that ticket: a deadlock. Key share does
+    not conflict with itself, so doors do not queue behind each other here. SQLite has no row
+    locks: its write lock already serialises whole transactions."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {Event._meta.db_table} WHERE id = %s FOR KEY SHARE",  # noqa: S608
+                [event_id],
+            )
+
+
 def _find_ticket(code: str | None) -> Ticket | None:
     """The ticket with this code, locked until the end of the transaction. Codes are
     case-sensitive in the pool; a code typed in lower case still finds an upper-case one."""
@@ -140,6 +155,7 @@ def check_in(event_id: int, raw_code: str, *, door) -> Answer:
         event = Event.objects.filter(pk=event_id).first()
         if event is None:
             raise CheckInError("That event does not exist.")
+        _hold_event_key(event.pk)
         ticket = _find_ticket(code)
         live = None
         if ticket is None or (ticket.preorder_id is None and ticket.voided_at is None):

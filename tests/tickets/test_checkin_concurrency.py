@@ -5,8 +5,11 @@ ticket's row lock queues the doors, and on SQLite in a file, where the write loc
 
 import datetime as dt
 import itertools
+import threading
+import time
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from events.models import Event, PresaleCycle
@@ -108,3 +111,41 @@ def test_an_undo_racing_new_scans_leaves_at_most_one_live_check_in():
         # Scans before the undo are "already"; the first after it lets the ticket in again.
         assert len(valid) <= 1
         assert CheckIn.objects.filter(ticket=ticket, undone_at__isnull=True).count() == len(valid)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks: SQLite serialises whole transactions"
+)
+def test_a_scan_and_a_staff_void_of_the_same_code_do_not_deadlock(monkeypatch):
+    """Forces the interleaving: a door scans an unsold pool code and holds its row lock; staff
+    then void that ticket (the event's lock, then the ticket's). The scan must not need the event
+    after the void took it, or PostgreSQL aborts one of them as a deadlock."""
+    from tickets import services
+
+    issued = issued_ticket()
+    pool_code = Ticket.objects.create(event=issued.event, code=f"HC-POOL-{next(_numbers):04d}")
+    doors = door_accounts()
+    scan_holds_ticket = threading.Event()
+    real_find = checkin._find_ticket
+
+    def find_then_linger(code):
+        ticket = real_find(code)
+        scan_holds_ticket.set()
+        time.sleep(1.5)  # longer than PostgreSQL's 1 s deadlock_timeout
+        return ticket
+
+    monkeypatch.setattr(checkin, "_find_ticket", find_then_linger)
+
+    def void_once_the_scan_holds_it():
+        scan_holds_ticket.wait(timeout=30)
+        return services.void_ticket(pool_code.pk, actor=doors[1])
+
+    outcomes = run_together(
+        lambda: checkin.check_in(issued.event_id, pool_code.code, door=doors[0]),
+        void_once_the_scan_holds_it,
+    )
+
+    assert [kind for kind, _ in outcomes] == ["ok", "ok"], outcomes
+    assert outcomes[0][1].result == "unknown"
+    pool_code.refresh_from_db()
+    assert pool_code.voided_at is not None
