@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from events import london
@@ -278,7 +278,7 @@ def door_count(event_id: int) -> DoorCount:
     return DoorCount(checked_in=counts["checked_in"], issued=counts["issued"])
 
 
-def attendance(event_id: int):
+def attendance(event_id: int) -> QuerySet[CheckIn]:
     """Every check-in of an event's tickets, live and undone, in the order they happened."""
     return (
         CheckIn.objects.filter(ticket__event_id=event_id)
@@ -287,7 +287,7 @@ def attendance(event_id: int):
     )
 
 
-def recent_scans(event_id: int, limit: int = 5):
+def recent_scans(event_id: int, limit: int = 5) -> QuerySet[DoorScan]:
     return (
         DoorScan.objects.filter(event_id=event_id)
         .select_related("scanned_by", "ticket__preorder__member")
