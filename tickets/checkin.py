@@ -150,13 +150,14 @@ def check_in(event_id: int, raw_code: str, *, door) -> Answer:
     Records the scan and, when the ticket is valid, checks it in. Raises CheckInError only when
     the event does not exist."""
     code = clean_code(raw_code)
-    now = timezone.now()
     with transaction.atomic():
         event = Event.objects.filter(pk=event_id).first()
         if event is None:
             raise CheckInError("That event does not exist.")
         _hold_event_key(event.pk)
         ticket = _find_ticket(code)
+        # Read once the ticket is ours: a door that waited for another's scan records a later time.
+        now = timezone.now()
         live = None
         if ticket is None or (ticket.preorder_id is None and ticket.voided_at is None):
             ticket = None  # a pool ticket nobody bought is not one anyone can hold
