@@ -470,6 +470,12 @@ LOGGING = {
         "health_check": {"level": "ERROR"},
     },
 }
+if LOG_FORMAT == "json":
+    # Python's warnings (e.g. whitenoise's about a missing static folder) become log records
+    # too, so that every line a production process writes is one JSON object.
+    import logging
+
+    logging.captureWarnings(True)
 # Celery keeps Django's logging as it is (its own root handler would print every line twice).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_REDIRECT_STDOUTS = False
