@@ -218,14 +218,16 @@ def lock_decisions(cycle_id: int) -> int:
         )
         transition_many(
             pending,
-            Status.DENIED,
+            Status.NOT_ALLOCATED,
             actor=None,
             source="system",
             note="Not approved before the charge run",
             now=now,
         )
         not_allocated = list(
-            PreOrder.objects.filter(cycle=cycle, status=Status.DENIED).select_related(
+            PreOrder.objects.filter(
+                cycle=cycle, status__in=(Status.DENIED, Status.NOT_ALLOCATED)
+            ).select_related(
                 "member", "event", "cycle"
             )
         )
