@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from events import london
 from events.models import Event, EventLogEntry, PresaleCycle
-from events.pricing import MINIMUM_CHARGE_PENCE, Discount, format_pence, member_price_pence
+from events.pricing import MINIMUM_CHARGE_PENCE, format_pence, member_price_pence
 from events.selectors import cycle_for_week
 
 
@@ -395,7 +395,3 @@ def copy_week(source_cycle_id: int, *, actor) -> CopyResult:
                 data={"source_cycle": source.pk, "events": [e.pk for e in result.copied]},
             )
     return result
-
-
-def discount_of(details: EventDetails) -> Discount:
-    return Discount(percent=details.discount_percent, fixed_pence=details.discount_fixed_pence)

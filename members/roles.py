@@ -88,3 +88,10 @@ def set_role(member, role: Role | None) -> None:
     # Django caches a user's permissions on the instance.
     for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         member.__dict__.pop(cache, None)
+
+
+def home_for(member) -> str:
+    """The page a person starts from (URL name): staff who review start on the events page."""
+    if member.is_authenticated and member.is_active and member.has_perm(PERM_REVIEW):
+        return "staff:events"
+    return "preorders:dashboard"

@@ -227,9 +227,7 @@ def lock_decisions(cycle_id: int) -> int:
         not_allocated = list(
             PreOrder.objects.filter(
                 cycle=cycle, status__in=(Status.DENIED, Status.NOT_ALLOCATED)
-            ).select_related(
-                "member", "event", "cycle"
-            )
+            ).select_related("member", "event", "cycle")
         )
         for preorder in not_allocated:
             queue_email(

@@ -3,6 +3,7 @@ pre-orders with decisions, bulk decisions and auto-fulfil. Views stay thin: the 
 preorders.decisions, the reads in the selectors."""
 
 import csv
+import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from events import london
 from events.models import Event, PresaleCycle
-from events.selectors import current_cycle
+from events.selectors import cycles_taking_events, planning_cycles
 from events.services import CycleError, close_window_early
 from members.permissions import reviewer_required
 from preorders import decisions, selectors
@@ -35,7 +36,7 @@ PAGE_SIZE = 50
 def cycle_phase(cycle: PresaleCycle, now=None) -> str:
     now = now or timezone.now()
     if now < cycle.opens_at:
-        return "Not open yet"
+        return f"Prepared ahead: pre-orders open {london.when(cycle.opens_at)}"
     if now < cycle.window_ends_at:
         return f"Pre-orders open until {london.when(cycle.last_open_moment)}"
     if not cycle.decisions_locked:
@@ -45,9 +46,13 @@ def cycle_phase(cycle: PresaleCycle, now=None) -> str:
 
 @reviewer_required
 def events(request: HttpRequest) -> HttpResponse:
-    current_cycle()  # make sure this week's cycle exists
+    """Every cycle's events, newest week first, starting with the weeks staff prepare ahead."""
+    now = timezone.now()
+    ahead = planning_cycles(now)
+    taking = set(cycles_taking_events(now).values_list("pk", flat=True))
     cycles = Paginator(
-        PresaleCycle.objects.filter(opens_at__lte=timezone.now()).order_by("-week_start"), 4
+        PresaleCycle.objects.filter(week_start__lte=ahead[-1].week_start).order_by("-week_start"),
+        5,
     ).get_page(request.GET.get("page"))
     cycle_ids = [cycle.pk for cycle in cycles]
     event_list = list(Event.objects.filter(cycle_id__in=cycle_ids).order_by("starts_at", "id"))
@@ -56,16 +61,38 @@ def events(request: HttpRequest) -> HttpResponse:
     counts = selectors.status_counts(ids)
     by_cycle: dict[int, list[dict]] = {pk: [] for pk in cycle_ids}
     for event in event_list:
+        c = counts[event.pk]
         by_cycle[event.cycle_id].append(
-            {"event": event, "pool": pools[event.pk], "counts": counts[event.pk]}
+            {
+                "event": event,
+                "pool": pools[event.pk],
+                "counts": c,
+                "paid": c.get(Status.PAID, 0) + c.get(Status.TICKET_SENT, 0),
+            }
         )
+    next_week = {cycle.pk: cycle.week_start + dt.timedelta(weeks=1) for cycle in cycles}
+    copy_targets = {
+        cycle.pk: cycle.week_start for cycle in PresaleCycle.objects.filter(pk__in=taking)
+    }
     return render(
         request,
         "preorders/staff/events.html",
         {
             "cycles": cycles,
             "rows": [
-                (cycle, cycle_phase(cycle), cycle.is_open, by_cycle[cycle.pk]) for cycle in cycles
+                {
+                    "cycle": cycle,
+                    "phase": cycle_phase(cycle, now),
+                    "is_open": cycle.is_open_at(now),
+                    "events": by_cycle[cycle.pk],
+                    "takes_events": cycle.pk in taking,
+                    # Copy to the next week while that week can still take events.
+                    "copy_to": next_week[cycle.pk]
+                    if next_week[cycle.pk] in copy_targets.values() and by_cycle[cycle.pk]
+                    else None,
+                    "is_current": cycle.pk == ahead[0].pk,
+                }
+                for cycle in cycles
             ],
             "statuses": Status,
         },

@@ -55,10 +55,10 @@ def review(make_event, make_member, open_cycle):
 
 def test_staff_review_journey(live_server, laptop_page, staff, review):
     page = laptop_page
-    log_in(page, live_server.url, staff.email, "a-Good-passw0rd")
+    log_in(page, live_server.url, staff.email, "a-Good-passw0rd", lands_on="/staff/events/")
     page.goto(f"{live_server.url}/staff/events/")
     screenshot(page, "staff-1-events")
-    page.get_by_role("link", name="Jazz in the Cellar").click()
+    page.get_by_role("link", name="Jazz in the Cellar", exact=True).click()
     assert page.get_by_test_id("stat-supply").inner_text() == "3"
     assert page.get_by_test_id("stat-left").inner_text() == "3"
 
