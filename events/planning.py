@@ -100,8 +100,7 @@ def rule_errors(details: EventDetails) -> dict[str, list[str]]:
     if price < MINIMUM_CHARGE_PENCE:
         refuse(
             "public_price_pence",
-            f"The price must be at least {format_pence(MINIMUM_CHARGE_PENCE)} "
-            "(30p is Stripe's minimum charge).",
+            f"The price must be at least {MINIMUM_CHARGE_PENCE}p, Stripe's minimum charge.",
         )
     if details.discount_percent is not None and details.discount_fixed_pence is not None:
         refuse("discount_percent", "Give either a percentage or a fixed discount, not both.")
@@ -118,8 +117,7 @@ def rule_errors(details: EventDetails) -> dict[str, list[str]]:
             refuse(
                 "public_price_pence",
                 f"With this discount members would pay {format_pence(member)}; "
-                f"the member price must be at least {format_pence(MINIMUM_CHARGE_PENCE)} "
-                "(Stripe's minimum).",
+                f"the member price must be at least {MINIMUM_CHARGE_PENCE}p (Stripe's minimum).",
             )
     if details.public_sale_at is not None and details.public_sale_at >= details.starts_at:
         refuse("public_sale_at", "The public sale must open before the event starts.")

@@ -84,7 +84,7 @@ def event_edit(request: HttpRequest, event_id: int) -> HttpResponse:
         except planning.PriceChangeNeedsConfirmation as warning:
             price_warning = warning.message
             data = request.POST.copy()
-            data["confirm_price_change"] = "on"
+            data["confirm_price_change"] = "True"
             form = EventForm(data, cycles=_cycles_for(event))
             form.is_valid()
         else:
