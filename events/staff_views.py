@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from events import planning
 from events.forms import EventForm
-from events.models import Event, PresaleCycle
+from events.models import Event, EventLogEntry, PresaleCycle
 from events.selectors import cycles_taking_events
 from members.permissions import reviewer_required
 
@@ -138,3 +138,29 @@ def copy_week(request: HttpRequest, cycle_id: int) -> HttpResponse:
     else:
         messages.info(request, "This week has no events to copy.")
     return redirect(f"{reverse('staff:events')}#week-{result.target.week_start:%Y-%m-%d}")
+
+
+@reviewer_required
+def verify_ballot(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """Re-run a recorded ballot from its seed and candidates, and say whether it gives the same
+    winners as were approved."""
+    from preorders.decisions import draw_ballot
+
+    entry = get_object_or_404(
+        EventLogEntry.objects.select_related("event", "actor"),
+        pk=entry_id,
+        action="auto_fulfil",
+        data__mode="ballot",
+    )
+    data = entry.data
+    redrawn = draw_ballot(data["candidates"], data["places"], data["seed"])
+    return render(
+        request,
+        "events/staff/verify_ballot.html",
+        {
+            "entry": entry,
+            "data": data,
+            "redrawn": redrawn,
+            "matches": redrawn == data["approved"],
+        },
+    )

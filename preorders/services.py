@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from events import london
 from events.models import Event
+from events.pricing import format_pence
 from notifications.services import queue_email
 from payments.services import CardSetupError, VerifiedCard, verify_card_setup
 from preorders import selectors
@@ -95,15 +96,18 @@ def transition_many(
         preorder.status_changed_at = now
 
 
-def _open_event(event_id: object, now: dt.datetime) -> Event:
-    """The event, if its cycle's pre-order window is open at `now`."""
+def _open_event(event_id: object, now: dt.datetime, *, lock: bool = False) -> Event:
+    """The event, if its cycle's pre-order window is open at `now`. With `lock`, its row stays
+    locked to the end of the transaction, so staff cannot move, delete or reprice it meanwhile
+    (events/planning.py takes the same lock)."""
     try:
         event_pk = int(event_id)
     except (TypeError, ValueError):
         raise PreorderError("Please choose an event from this week's presale.") from None
     if not 0 < event_pk < 2**63:
         raise PreorderError("Please choose an event from this week's presale.")
-    event = Event.objects.filter(pk=event_pk).select_related("cycle").first()
+    events = Event.objects.select_for_update(of=("self",)) if lock else Event.objects
+    event = events.filter(pk=event_pk).select_related("cycle").first()
     if event is None:
         raise PreorderError("That event is not part of this week's presale.")
     cycle = event.cycle
@@ -128,7 +132,7 @@ def place_preorder(member: Member, event_id: object, setup_intent_id: object) ->
     try:
         with transaction.atomic():
             # The window may have closed while Stripe was answering.
-            event = _open_event(event.pk, timezone.now())
+            event = _open_event(event.pk, timezone.now(), lock=True)
             preorder = PreOrder.objects.create(
                 member=member,
                 event=event,
@@ -148,7 +152,10 @@ def place_preorder(member: Member, event_id: object, setup_intent_id: object) ->
                 actor=member,
                 action="placed",
                 to_status=Status.PENDING,
-                note=f"{event.title}, {card.brand} •••• {card.last4}, {preorder.amount_pence}p",
+                note=(
+                    f"{event.title}, {card.brand.title()} •••• {card.last4}, "
+                    f"{format_pence(preorder.amount_pence)}"
+                ),
             )
             _email_member(preorder, "preorder_placed")
     except IntegrityError as error:
@@ -190,7 +197,7 @@ def edit_preorder(
     try:
         with transaction.atomic():
             preorder = _editable(member, preorder_id)
-            event = _open_event(event_id, timezone.now())
+            event = _open_event(event_id, timezone.now(), lock=True)
             if event.cycle_id != preorder.cycle_id:
                 raise PreorderError("You can only switch to an event of the same week.")
             changes = []
@@ -200,8 +207,8 @@ def edit_preorder(
                 preorder.amount_pence = event.member_price_pence
             if card is not None and card.setup_intent_id != preorder.setup_intent_id:
                 changes.append(
-                    f"card {preorder.card_brand} •••• {preorder.card_last4} → "
-                    f"{card.brand} •••• {card.last4}"
+                    f"card {preorder.card_brand.title()} •••• {preorder.card_last4} → "
+                    f"{card.brand.title()} •••• {card.last4}"
                 )
                 preorder.payment_method_id = card.payment_method_id
                 preorder.setup_intent_id = card.setup_intent_id

@@ -45,7 +45,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from events.models import PresaleCycle
+from events.models import EventLogEntry, PresaleCycle
 from members import services as member_services
 from members.models import Invitation, Member
 from notifications.models import OutboundEmail, OutboxMessage
@@ -61,6 +61,7 @@ SIGNED_IN = ROLES[1:]
 PASSWORD = "a-Good-passw0rd"  # the conftest factory's default
 LOGIN = reverse("members:login")
 DASHBOARD = reverse("preorders:dashboard")
+STAFF_HOME = reverse("staff:events")
 
 PUBLIC = frozenset(
     {
@@ -119,6 +120,7 @@ class World:
     outbox_message: OutboxMessage
     outbound_email: OutboundEmail
     invite_token: str
+    ballot_entry: EventLogEntry
     reset_uid: str
     reset_token: str
 
@@ -180,6 +182,12 @@ def world(stripe_server, make_member, make_staff, make_event, open_cycle) -> Wor
         outbox_message=outbox_message,
         outbound_email=outbound_email,
         invite_token=invite_token,
+        ballot_entry=EventLogEntry.objects.create(
+            event=event,
+            cycle=open_cycle,
+            action="auto_fulfil",
+            data={"mode": "ballot", "seed": 7, "places": 0, "candidates": [], "approved": []},
+        ),
         reset_uid=urlsafe_base64_encode(force_bytes(member_a.pk)),
         reset_token=default_token_generator.make_token(member_a),
     )
@@ -194,6 +202,7 @@ FILLERS: dict[str, Callable[[World], object]] = {
     "event_pk": lambda w: w.stripe_event.pk,
     "message_id": lambda w: w.outbox_message.pk,
     "email_id": lambda w: w.outbound_email.pk,
+    "entry_id": lambda w: w.ballot_entry.pk,
 }
 FILLERS_BY_URL: dict[str, dict[str, Callable[[World], object]]] = {
     "members:accept": {"token": lambda w: w.invite_token},
@@ -390,8 +399,15 @@ def expectations(route: Route, path: str, world: World) -> list[tuple[str, str, 
     signed_in = SIGNED_IN
     if route.kind == "public":
         if name in ("members:accept", "members:login"):
+            # Signed in already: staff who review start from the events page, others from
+            # their dashboard (an invitation link always leads to the dashboard).
+            home = lambda role: (  # noqa: E731
+                STAFF_HOME
+                if name == "members:login" and role in ("reviewer", "staff")
+                else DASHBOARD
+            )
             return [("GET", "anonymous", status(200))] + [
-                ("GET", role, redirect_to(DASHBOARD)) for role in signed_in
+                ("GET", role, redirect_to(home(role))) for role in signed_in
             ]
         if name == "members:logout":
             return every("GET", status(405)) + every("POST", redirect_to(LOGIN))

@@ -714,7 +714,7 @@ def test_preorder_page_shows_the_preorder_and_its_history(staff_client, review, 
 
     assert "Zoe Page" in page and "zoe@example.com" in page
     assert 'data-testid="staff-status">Approved<' in page
-    assert "from pending to <strong>approved</strong>" in page
+    assert "from Pending to <strong>Approved</strong>" in page
     assert "Harriet Staff" in page
 
 

@@ -91,6 +91,6 @@ def test_staff_review_journey(live_server, laptop_page, staff, review):
     assert page.get_by_test_id("stat-left").inner_text() == "1"
     log = page.get_by_test_id("audit-log").inner_text()
     assert "Harriet Staff" in log
-    assert "from approved to denied" in log
-    assert log.count("from pending to approved") == 3
+    assert "from Approved to Denied" in log
+    assert log.count("from Pending to Approved") == 3
     screenshot(page, "staff-4-after-deny")

@@ -46,3 +46,11 @@ def percent_of(part: int, whole: int) -> int:
 @register.filter
 def get_item(mapping: dict, key):
     return mapping.get(key, 0)
+
+
+@register.filter
+def status_label(value: str) -> str:
+    """A pre-order status as staff read it: "Not allocated", not "not_allocated"."""
+    from preorders.states import Status
+
+    return Status(value).label if value in Status.values else (value or "—")
