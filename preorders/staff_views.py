@@ -313,6 +313,7 @@ def preorder_detail(request: HttpRequest, preorder_id: int) -> HttpResponse:
             "in_review": preorder.cycle.in_review_at(timezone.now()),
             "emails": preorder.emails.order_by("-created_at")[:20],
             "ticket": Ticket.objects.filter(preorder=preorder).first(),
+            "attempts": preorder.charge_attempts.order_by("number"),
         },
     )
 

@@ -54,3 +54,20 @@ def status_label(value: str) -> str:
     from preorders.states import Status
 
     return Status(value).label if value in Status.values else (value or "—")
+
+
+@register.filter
+def stripe_link(stripe_id: str | None):
+    """A Stripe id as a link to the Stripe dashboard (test or live, as configured)."""
+    from django.utils.html import format_html
+
+    from payments.dashboard_links import dashboard_url
+
+    url = dashboard_url(stripe_id)
+    if url is None:
+        return stripe_id or ""
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener noreferrer" class="stripe-id">{}</a>',
+        url,
+        stripe_id,
+    )
