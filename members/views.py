@@ -124,7 +124,8 @@ def invitations(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error.message)
         else:
             if report.invited:
-                messages.success(request, f"Invited {len(report.invited)} people.")
+                n = len(report.invited)
+                messages.success(request, f"Invited {n} {'person' if n == 1 else 'people'}.")
             form = InviteForm()
     recent = Invitation.objects.select_related("invited_by", "accepted_by")[:50]
     return render(

@@ -1,5 +1,6 @@
 """An email backend that delivers into the database, for laptops and demos with no provider."""
 
+import base64
 import email.message
 from collections.abc import Sequence
 
@@ -24,7 +25,7 @@ class OutboxEmailBackend(BaseEmailBackend):
                 to=", ".join(message.recipients()),
                 subject=message.subject,
                 body_text=message.body,
-                body_html=html,
+                body_html=_inline_images(html, message.attachments),
                 attachment_names=", ".join(_filename(item) for item in message.attachments),
             )
             count += 1
@@ -35,3 +36,15 @@ def _filename(attachment) -> str:
     if isinstance(attachment, email.message.MIMEPart):
         return attachment.get_filename() or "(unnamed)"
     return getattr(attachment, "filename", None) or str(attachment[0])
+
+
+def _inline_images(html: str, attachments) -> str:
+    """Put inline images (<img src="cid:…">, e.g. a ticket's QR code) into the stored HTML as
+    data URIs: the outbox keeps no attachments, and a browser cannot resolve a cid: link."""
+    for part in attachments:
+        if not isinstance(part, email.message.MIMEPart) or not part["Content-ID"]:
+            continue
+        content_id = part["Content-ID"].strip().strip("<>")
+        data = base64.b64encode(part.get_payload(decode=True) or b"").decode("ascii")
+        html = html.replace(f"cid:{content_id}", f"data:{part.get_content_type()};base64,{data}")
+    return html

@@ -41,11 +41,11 @@ class DecisionResult:
     left: int = 0
     seed: int | None = None
 
-    def summary(self, verb: str) -> str:
+    def summary(self, verb: str, *, refusals: bool = True) -> str:
         parts = [f"{verb.capitalize()} {len(self.changed)}."]
         if self.unchanged:
             parts.append(f"{len(self.unchanged)} already {verb}.")
-        if self.no_supply:
+        if self.no_supply and refusals:
             parts.append(f"{len(self.no_supply)} could not be approved: no tickets left.")
         if self.not_decidable:
             parts.append(f"{len(self.not_decidable)} skipped (cancelled or already charged).")

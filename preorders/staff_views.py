@@ -177,6 +177,8 @@ def decide(request: HttpRequest, event_id: int) -> HttpResponse:
             .values_list("status")
             .annotate(n=Count("id"))
         )
+        pool = pool_summary(event.pk)
+        to_approve = counts.get(Status.PENDING, 0) + counts.get(Status.DENIED, 0)
         return render(
             request,
             "preorders/staff/confirm_decision.html",
@@ -186,8 +188,9 @@ def decide(request: HttpRequest, event_id: int) -> HttpResponse:
                 "ids": ids,
                 "counts": {Status(status).label: n for status, n in counts.items()},
                 "total": sum(counts.values()),
-                "pool": pool_summary(event.pk),
-                "to_approve": counts.get(Status.PENDING, 0) + counts.get(Status.DENIED, 0),
+                "pool": pool,
+                "to_approve": to_approve,
+                "will_approve": min(to_approve, max(pool.left, 0)),
                 "to_deny": sum(n for status, n in counts.items() if status in decisions.DECIDABLE)
                 - counts.get(Status.DENIED, 0),
                 "note": note,
@@ -199,18 +202,27 @@ def decide(request: HttpRequest, event_id: int) -> HttpResponse:
     try:
         if action == "approve":
             result = decisions.approve(event.pk, ids, actor=request.user, note=note)
-            messages.success(request, result.summary("approved"))
-            if result.no_supply:
-                messages.warning(
-                    request,
-                    f"{len(result.no_supply)} could not be approved: the pool has no places left.",
-                )
         else:
             result = decisions.deny(event.pk, ids, actor=request.user, note=note)
-            messages.success(request, result.summary("denied"))
+        _report(request, result, "approved" if action == "approve" else "denied")
     except decisions.DecisionError as error:
         messages.error(request, error.message)
     return redirect(back)
+
+
+def _report(request: HttpRequest, result: decisions.DecisionResult, verb: str) -> None:
+    """One message per outcome: green only for what was done, red for what was refused."""
+    if result.changed:
+        messages.success(request, result.summary(verb, refusals=False))
+    elif not result.no_supply:
+        messages.info(request, result.summary(verb, refusals=False))
+    if result.no_supply:
+        n = len(result.no_supply)
+        messages.error(
+            request,
+            f"{n} pre-order{'s' if n != 1 else ''} not approved: the pool has no places left. "
+            "Add tickets to the pool, or deny others first.",
+        )
 
 
 @reviewer_required

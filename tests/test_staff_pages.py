@@ -411,7 +411,7 @@ def test_bulk_approve_asks_for_confirmation_then_applies(staff_client, review):
     assert set(PreOrderLogEntry.objects.values_list("note", flat=True)) == {"Friday crowd"}
     shown = messages_of(done)
     assert any(m.startswith("Approved 2.") for m in shown), shown
-    assert any("1 could not be approved" in m for m in shown), shown
+    assert any("1 pre-order not approved: the pool has no places left" in m for m in shown), shown
 
 
 def test_bulk_approve_confirmation_when_supply_suffices(staff_client, review):

@@ -71,3 +71,8 @@ def stripe_link(stripe_id: str | None):
         url,
         stripe_id,
     )
+
+
+@register.filter
+def sub(value: int, other: int) -> int:
+    return int(value) - int(other)
