@@ -36,10 +36,7 @@ class LondonDateTimeInput(forms.DateTimeInput):
 
 
 def cycle_label(cycle: PresaleCycle) -> str:
-    return (
-        f"Week of {cycle.week_start:%-d %B %Y} (pre-orders open {london.when(cycle.opens_at)}, "
-        f"charge run {london.when(cycle.charge_at)})"
-    )
+    return f"Week of {cycle.week_start:%-d %B %Y} · charge run {london.when(cycle.charge_at)}"
 
 
 class CycleChoiceField(forms.ModelChoiceField):

@@ -50,10 +50,14 @@ def events(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     ahead = planning_cycles(now)
     taking = set(cycles_taking_events(now).values_list("pk", flat=True))
-    cycles = Paginator(
-        PresaleCycle.objects.filter(week_start__lte=ahead[-1].week_start).order_by("-week_start"),
-        5,
-    ).get_page(request.GET.get("page"))
+    # This week first, then the weeks being prepared, then earlier weeks, newest first.
+    current = ahead[0]
+    later = PresaleCycle.objects.filter(
+        week_start__gt=current.week_start, week_start__lte=ahead[-1].week_start
+    ).order_by("week_start")
+    earlier = PresaleCycle.objects.filter(week_start__lt=current.week_start).order_by("-week_start")
+    ordered = [current, *later, *earlier]
+    cycles = Paginator(ordered, 5).get_page(request.GET.get("page"))
     cycle_ids = [cycle.pk for cycle in cycles]
     event_list = list(Event.objects.filter(cycle_id__in=cycle_ids).order_by("starts_at", "id"))
     ids = [event.pk for event in event_list]
