@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from events import london
-from events.models import Event, PresaleCycle
+from events.models import Event, EventLogEntry, PresaleCycle
 from events.selectors import cycles_taking_events, planning_cycles
 from events.services import CycleError, close_window_early
 from members.permissions import reviewer_required
@@ -74,6 +74,11 @@ def events(request: HttpRequest) -> HttpResponse:
                 "paid": c.get(Status.PAID, 0) + c.get(Status.TICKET_SENT, 0),
             }
         )
+    week_logs: dict[int, list[EventLogEntry]] = {pk: [] for pk in cycle_ids}
+    for entry in EventLogEntry.objects.filter(
+        cycle_id__in=cycle_ids, event__isnull=True
+    ).select_related("actor")[:200]:
+        week_logs[entry.cycle_id].append(entry)
     next_week = {cycle.pk: cycle.week_start + dt.timedelta(weeks=1) for cycle in cycles}
     copy_targets = {
         cycle.pk: cycle.week_start for cycle in PresaleCycle.objects.filter(pk__in=taking)
@@ -95,6 +100,7 @@ def events(request: HttpRequest) -> HttpResponse:
                     if next_week[cycle.pk] in copy_targets.values() and by_cycle[cycle.pk]
                     else None,
                     "is_current": cycle.pk == ahead[0].pk,
+                    "week_log": week_logs[cycle.pk],
                 }
                 for cycle in cycles
             ],

@@ -250,3 +250,24 @@ def test_a_pre_order_sent_just_after_the_close_is_told_when_it_closed(
     assert messages_of(response) == [
         "Pre-orders for Soul Night closed at 11:59PM Sunday 6 December."
     ]
+
+
+def test_the_event_page_links_to_edit_duplicate_and_delete(soul, reviewer):
+    soul.public_sale_url = "https://tickets.example/soul"
+    soul.save()
+    page = text(client_for(reviewer).get(reverse("staff:event", args=[soul.pk])))
+    assert f'href="{reverse("staff:event_edit", args=[soul.pk])}"' in page
+    assert f'href="{reverse("staff:event_new")}?from={soul.pk}"' in page
+    assert f'href="{reverse("staff:event_delete", args=[soul.pk])}"' in page
+    assert "public price £25 · member price £22.50 (10% member discount)" in page
+    assert 'href="https://tickets.example/soul"' in page
+
+
+def test_a_deleted_event_and_a_copied_week_stay_in_the_weeks_log(soul, reviewer):
+    client = client_for(reviewer)
+    client.post(reverse("staff:copy_week", args=[soul.cycle_id]))
+    client.post(reverse("staff:event_delete", args=[soul.pk]))
+    page = text(client.get(reverse("staff:events")))
+    assert page.count("This week's log (1)") == 2
+    assert "Rita Reviewer</strong>: Event deleted: Soul Night, Sat 12 Dec 2026, 8PM" in page
+    assert "Rita Reviewer</strong>: Copied 1 event from the week of 30 November 2026." in page
