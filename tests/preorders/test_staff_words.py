@@ -227,3 +227,12 @@ def test_only_a_ballot_has_a_verify_page(staff_client, review, staff):  # noqa: 
     decisions.auto_fulfil(review.pk, actor=staff, mode="fifo")
     entry = EventLogEntry.objects.get(action="auto_fulfil")
     assert staff_client.get(reverse("staff:verify_ballot", args=[entry.pk])).status_code == 404
+
+
+def test_stripe_ids_in_the_webhook_log_link_to_the_test_dashboard(staff_client, settings):  # noqa: F811
+    from payments.models import StripeEvent
+
+    settings.STRIPE_SECRET_KEY = "sk_test_abc"
+    StripeEvent.objects.create(stripe_id="evt_Abc123", type="payment_intent.succeeded", payload={})
+    page = staff_client.get(reverse("payments:webhook_log")).content.decode()
+    assert 'href="https://dashboard.stripe.com/test/events/evt_Abc123"' in page
