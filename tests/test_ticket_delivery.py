@@ -20,7 +20,7 @@ from icalendar import Calendar
 
 from notifications import tasks
 from notifications.models import OutboundEmail
-from payments import charging
+from payments import run_execution
 from payments.models import ChargeAttempt
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.states import Status
@@ -72,7 +72,7 @@ def ticket_messages(preorder: PreOrder) -> list:
 
 def charge(preorder: PreOrder) -> PreOrder:
     close_window(preorder.cycle_id)
-    charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
     return PreOrder.objects.select_related("member", "event").get(pk=preorder.pk)
 
 
