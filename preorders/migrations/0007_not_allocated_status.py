@@ -7,7 +7,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('events', '0003_event_public_sale'),
         ('preorders', '0006_event_created_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

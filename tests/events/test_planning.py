@@ -273,3 +273,16 @@ def test_a_week_later_keeps_the_london_clock_across_the_clock_change():
     after = one_week_later(before)
     assert after == london(2027, 4, 3, 20, 0)
     assert after - before == dt.timedelta(hours=167)
+
+
+def test_the_database_refuses_a_price_below_stripes_minimum(this_week):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError, match="event_price_at_least_30p"), transaction.atomic():
+        Event.objects.create(
+            cycle=this_week,
+            title="Too cheap",
+            starts_at=london(2026, 12, 12, 20, 0),
+            venue="Bar",
+            public_price_pence=29,
+        )
