@@ -225,9 +225,19 @@ def update_event(
     """Save staff's changes to an event. Returns the event and the changes made (field: (old,
     new)); raises EventRuleError, or PriceChangeNeedsConfirmation until confirmed."""
     with transaction.atomic():
-        event = Event.objects.select_for_update().select_related("cycle").get(pk=event_id)
-        old_cycle = PresaleCycle.objects.select_for_update().get(pk=event.cycle_id)
-        details.cycle = PresaleCycle.objects.select_for_update().get(pk=details.cycle.pk)
+        # Cycles before the event, in id order, as decisions lock them: no deadlock with them.
+        current_cycle_id = Event.objects.values_list("cycle_id", flat=True).get(pk=event_id)
+        locked = {
+            c.pk: c
+            for c in PresaleCycle.objects.select_for_update()
+            .filter(pk__in={current_cycle_id, details.cycle.pk})
+            .order_by("pk")
+        }
+        event = Event.objects.select_for_update().get(pk=event_id)
+        if event.cycle_id not in locked:  # moved by someone else meanwhile
+            raise EventRuleError({"": ["Someone else just changed this event. Please try again."]})
+        old_cycle, details.cycle = locked[event.cycle_id], locked[details.cycle.pk]
+        event.cycle = old_cycle
         changes = _changes(event, details)
         if not changes:
             return event, {}
@@ -258,7 +268,7 @@ def update_event(
         )
         if live and new_member_price != old_member_price:
             detail += (
-                f". {live} placed pre-order{'s' if live != 1 else ''} keep "
+                f". {live} placed pre-order{'s keep' if live != 1 else ' keeps'} "
                 f"{format_pence(old_member_price)}."
             )
         _log(

@@ -184,7 +184,7 @@ def test_a_price_change_after_pre_orders_needs_confirmation_and_keeps_their_pric
     assert event.member_price_pence == 2700
     assert PreOrder.objects.get(pk=preorder.pk).amount_pence == 2250
     entry = EventLogEntry.objects.get(event=event, action="event_updated")
-    assert "1 placed pre-order keep £22.50" in entry.detail
+    assert "1 placed pre-order keeps £22.50" in entry.detail
 
 
 def test_other_edits_after_pre_orders_need_no_confirmation(this_week, staff, place):
