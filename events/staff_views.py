@@ -38,8 +38,9 @@ def event_new(request: HttpRequest) -> HttpResponse:
     """A new event; `?from=<id>` starts from a copy of another event (duplicate)."""
     cycles = _cycles_for()
     original = None
-    if request.GET.get("from", "").isdigit():
-        original = Event.objects.filter(pk=int(request.GET["from"])).first()
+    source = request.GET.get("from", "")
+    if source.isascii() and source.isdigit() and len(source) <= 18:
+        original = Event.objects.filter(pk=int(source)).first()
     initial = {"discount_kind": "default", "fulfilment_mode": Event.FulfilmentMode.FIFO}
     if original is not None:
         initial = EventForm.initial_from(original)

@@ -271,3 +271,10 @@ def test_a_deleted_event_and_a_copied_week_stay_in_the_weeks_log(soul, reviewer)
     assert page.count("This week's log (1)") == 2
     assert "Rita Reviewer</strong>: Event deleted: Soul Night, Sat 12 Dec 2026, 8PM" in page
     assert "Rita Reviewer</strong>: Copied 1 event from the week of 30 November 2026." in page
+
+
+@pytest.mark.parametrize("source", ["abc", "９", "9" * 40, "-1", "0"])
+def test_duplicating_from_nonsense_opens_an_empty_form(reviewer, source):
+    response = client_for(reviewer).get(reverse("staff:event_new"), {"from": source})
+    assert response.status_code == 200
+    assert "New event</h1>" in text(response)
