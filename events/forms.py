@@ -79,6 +79,7 @@ class EventForm(forms.Form):
     public_sale_url = forms.URLField(
         label="Public sale link",
         required=False,
+        max_length=500,
         assume_scheme="https",
         help_text="Members who get no ticket are pointed here.",
     )

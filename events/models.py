@@ -85,7 +85,7 @@ class Event(models.Model):
         max_length=10, choices=FulfilmentMode.choices, default=FulfilmentMode.FIFO
     )
     # Where and when the public buys tickets: members who get none are pointed there.
-    public_sale_url = models.URLField(blank=True)
+    public_sale_url = models.URLField(max_length=500, blank=True)
     public_sale_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
