@@ -216,6 +216,8 @@ STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 30)
 # --- Email --------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Harry's Club <tickets@harrys.club>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where members write to the club: the last line of every email, and its Reply-To.
+CLUB_CONTACT_EMAIL = env_str("CLUB_CONTACT_EMAIL", "members@harrys.club")
 _resend_key = env_str("RESEND_API_KEY", "")
 _mailersend_token = env_str("MAILERSEND_API_TOKEN", "")
 _smtp_url = env_str("SMTP_URL", "")

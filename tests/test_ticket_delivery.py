@@ -169,7 +169,8 @@ def test_a_declined_card_gets_the_try_public_drop_email_and_no_ticket(
     assert row.to_email == preorder.member.email
     assert row.preorder_id == preorder.pk
     assert row.status == OutboundEmail.Status.SENT
-    assert "card_declined" in row.body_text
+    assert "Your bank declined the payment." in row.body_text
+    assert "card_declined" not in row.body_text + row.body_html
     sent = [m for m in mail.outbox if m.subject.startswith("Card declined")]
     assert [m.to for m in sent] == [[preorder.member.email]]
 
