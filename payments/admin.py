@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from config.admin_support import SupportAdmin, money, stripe_link
-from payments.models import ChargeAttempt, ChargeRun, StripeEvent
+from payments.models import ChargeAttempt, ChargeRun, Installation, StripeEvent
 
 
 @admin.register(StripeEvent)
@@ -74,3 +74,8 @@ class ChargeAttemptAdmin(SupportAdmin):
     @admin.display(description="PaymentIntent", ordering="payment_intent_id")
     def payment_intent(self, attempt: ChargeAttempt) -> str:
         return stripe_link(attempt.payment_intent_id)
+
+
+@admin.register(Installation)
+class InstallationAdmin(SupportAdmin):
+    list_display = ("prefix", "created_at")
