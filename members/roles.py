@@ -91,7 +91,11 @@ def set_role(member, role: Role | None) -> None:
 
 
 def home_for(member) -> str:
-    """The page a person starts from (URL name): staff who review start on the events page."""
-    if member.is_authenticated and member.is_active and member.has_perm(PERM_REVIEW):
-        return "staff:events"
+    """The page a person starts from (URL name): staff who review start on the events page, the
+    door role at the door, members on their dashboard."""
+    if member.is_authenticated and member.is_active:
+        if member.has_perm(PERM_REVIEW):
+            return "staff:events"
+        if member.has_perm(PERM_CHECK_IN):
+            return "tickets:door_events"
     return "preorders:dashboard"

@@ -64,6 +64,7 @@ PASSWORD = "a-Good-passw0rd"  # the conftest factory's default
 LOGIN = reverse("members:login")
 DASHBOARD = reverse("preorders:dashboard")
 STAFF_HOME = reverse("staff:events")
+DOOR_HOME = reverse("tickets:door_events")
 
 PUBLIC = frozenset(
     {
@@ -428,12 +429,11 @@ def expectations(route: Route, path: str, world: World) -> list[tuple[str, str, 
     signed_in = SIGNED_IN
     if route.kind == "public":
         if name in ("members:accept", "members:login"):
-            # Signed in already: staff who review start from the events page, others from
-            # their dashboard (an invitation link always leads to the dashboard).
+            # Signed in already: staff who review start from the events page, the door role at
+            # the door, others from their dashboard (an invitation link: the dashboard).
+            homes = {"reviewer": STAFF_HOME, "staff": STAFF_HOME, "door": DOOR_HOME}
             home = lambda role: (  # noqa: E731
-                STAFF_HOME
-                if name == "members:login" and role in ("reviewer", "staff")
-                else DASHBOARD
+                homes.get(role, DASHBOARD) if name == "members:login" else DASHBOARD
             )
             return [("GET", "anonymous", status(200))] + [
                 ("GET", role, redirect_to(home(role))) for role in signed_in

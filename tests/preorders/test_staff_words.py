@@ -139,7 +139,7 @@ def test_the_audit_log_reads_money_and_cards_as_the_rest_of_the_site(
     [
         ("staff", "staff:events"),
         ("reviewer", "staff:events"),
-        ("door_staff", "preorders:dashboard"),
+        ("door_staff", "tickets:door_events"),
         ("member", "preorders:dashboard"),
     ],
 )
