@@ -92,8 +92,9 @@ class Event(models.Model):
     class Meta:
         ordering = ["starts_at", "id"]
         constraints = [
+            # Stripe's minimum charge in GBP (events.pricing.MINIMUM_CHARGE_PENCE).
             models.CheckConstraint(
-                condition=models.Q(public_price_pence__gt=0), name="event_price_positive"
+                condition=models.Q(public_price_pence__gte=30), name="event_price_at_least_30p"
             ),
             models.CheckConstraint(
                 condition=models.Q(discount_percent__isnull=True)

@@ -51,3 +51,37 @@ def open_cycle(now: dt.datetime | None = None) -> PresaleCycle | None:
 
 def events_of_cycle(cycle: PresaleCycle) -> QuerySet[Event]:
     return cycle.events.order_by("starts_at", "id")
+
+
+# How many weeks after the current one staff may prepare (next week and the week after).
+PLANNING_WEEKS_AHEAD = 2
+
+
+def planning_cycles(now: dt.datetime | None = None) -> list[PresaleCycle]:
+    """The current cycle and the ones staff may prepare ahead, created if need be."""
+    current = current_cycle(now)
+    return [current] + [
+        cycle_for_week(current.week_start + dt.timedelta(weeks=n))
+        for n in range(1, PLANNING_WEEKS_AHEAD + 1)
+    ]
+
+
+def cycles_taking_events(now: dt.datetime | None = None) -> QuerySet[PresaleCycle]:
+    """Cycles an event may be created in or moved to: prepared ahead or still open."""
+    now = now or timezone.now()
+    last = planning_cycles(now)[-1]
+    return (
+        PresaleCycle.objects.filter(
+            charge_run_started_at__isnull=True, closes_at__gt=now, week_start__lte=last.week_start
+        )
+        .exclude(closed_early_at__lte=now)
+        .order_by("week_start")
+    )
+
+
+def member_visible_events(cycle: PresaleCycle, now: dt.datetime | None = None) -> QuerySet[Event]:
+    """Members see a cycle's events only once its window has opened."""
+    now = now or timezone.now()
+    if now < cycle.opens_at:
+        return Event.objects.none()
+    return events_of_cycle(cycle)

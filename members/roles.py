@@ -88,3 +88,14 @@ def set_role(member, role: Role | None) -> None:
     # Django caches a user's permissions on the instance.
     for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         member.__dict__.pop(cache, None)
+
+
+def home_for(member) -> str:
+    """The page a person starts from (URL name): staff who review start on the events page, the
+    door role at the door, members on their dashboard."""
+    if member.is_authenticated and member.is_active:
+        if member.has_perm(PERM_REVIEW):
+            return "staff:events"
+        if member.has_perm(PERM_CHECK_IN):
+            return "tickets:door_events"
+    return "preorders:dashboard"

@@ -5,7 +5,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -14,6 +14,7 @@ from members import services, throttling
 from members.forms import AcceptInvitationForm, InviteForm
 from members.models import Invitation
 from members.permissions import manager_required
+from members.roles import home_for
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ class ThrottledLoginView(auth_views.LoginView):
     def form_valid(self, form):
         throttling.login_succeeded(form.data.get("username", ""))
         return super().form_valid(form)
+
+    def get_default_redirect_url(self):
+        # Staff land on the staff events page, members on their dashboard (a `next` still wins).
+        return resolve_url(home_for(self.request.user))
 
 
 class ThrottledPasswordResetView(auth_views.PasswordResetView):
@@ -119,7 +124,8 @@ def invitations(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error.message)
         else:
             if report.invited:
-                messages.success(request, f"Invited {len(report.invited)} people.")
+                n = len(report.invited)
+                messages.success(request, f"Invited {n} {'person' if n == 1 else 'people'}.")
             form = InviteForm()
     recent = Invitation.objects.select_related("invited_by", "accepted_by")[:50]
     return render(

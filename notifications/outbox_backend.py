@@ -4,6 +4,7 @@ Staff read the outbox. In production (where it must be enabled explicitly) it ne
 body of an email carrying a sign-in link (invitation, password reset): whoever reads the outbox
 could otherwise take over that account."""
 
+import base64
 import email.message
 from collections.abc import Sequence
 
@@ -33,7 +34,7 @@ class OutboxEmailBackend(BaseEmailBackend):
                 to=", ".join(message.recipients()),
                 subject=message.subject,
                 body_text=text,
-                body_html=html,
+                body_html=_inline_images(html, message.attachments),
                 attachment_names=", ".join(_filename(item) for item in message.attachments),
             )
             count += 1
@@ -57,3 +58,15 @@ def _carries_a_sign_in_link(message: EmailMessage) -> bool:
 
     # Untagged mail (Django's own, say) is treated as secret too: fail closed.
     return getattr(message, "presale_template", None) in SECRET_TEMPLATES | {None}
+
+
+def _inline_images(html: str, attachments) -> str:
+    """Put inline images (<img src="cid:…">, e.g. a ticket's QR code) into the stored HTML as
+    data URIs: the outbox keeps no attachments, and a browser cannot resolve a cid: link."""
+    for part in attachments:
+        if not isinstance(part, email.message.MIMEPart) or not part["Content-ID"]:
+            continue
+        content_id = part["Content-ID"].strip().strip("<>")
+        data = base64.b64encode(part.get_payload(decode=True) or b"").decode("ascii")
+        html = html.replace(f"cid:{content_id}", f"data:{part.get_content_type()};base64,{data}")
+    return html

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from events.pricing import format_pence
 from notifications.services import queue_email
 from payments import gateway
 from payments.models import ChargeAttempt
@@ -97,7 +98,8 @@ def _apply_outcome(attempt: ChargeAttempt, outcome, *, source: str, now) -> bool
         attempt.save()
         transition_many(
             [preorder], Status.PAID, actor=None, source=source,
-            note=f"Paid {preorder.amount_pence}p, {attempt.payment_intent_id}", now=now,
+            note=f"Paid {format_pence(preorder.amount_pence)}, {attempt.payment_intent_id}",
+            now=now,
         )  # fmt: skip
         try:
             ticket = assign_ticket(preorder)

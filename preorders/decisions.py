@@ -41,11 +41,11 @@ class DecisionResult:
     left: int = 0
     seed: int | None = None
 
-    def summary(self, verb: str) -> str:
+    def summary(self, verb: str, *, refusals: bool = True) -> str:
         parts = [f"{verb.capitalize()} {len(self.changed)}."]
         if self.unchanged:
             parts.append(f"{len(self.unchanged)} already {verb}.")
-        if self.no_supply:
+        if self.no_supply and refusals:
             parts.append(f"{len(self.no_supply)} could not be approved: no tickets left.")
         if self.not_decidable:
             parts.append(f"{len(self.not_decidable)} skipped (cancelled or already charged).")
@@ -218,16 +218,16 @@ def lock_decisions(cycle_id: int) -> int:
         )
         transition_many(
             pending,
-            Status.DENIED,
+            Status.NOT_ALLOCATED,
             actor=None,
             source="system",
             note="Not approved before the charge run",
             now=now,
         )
         not_allocated = list(
-            PreOrder.objects.filter(cycle=cycle, status=Status.DENIED).select_related(
-                "member", "event", "cycle"
-            )
+            PreOrder.objects.filter(
+                cycle=cycle, status__in=(Status.DENIED, Status.NOT_ALLOCATED)
+            ).select_related("member", "event", "cycle")
         )
         for preorder in not_allocated:
             queue_email(

@@ -112,6 +112,7 @@ class PreOrder(models.Model):
 MEMBER_LABELS = {
     Status.PENDING: "Pending",
     Status.DENIED: "Not allocated this week",
+    Status.NOT_ALLOCATED: "Not allocated this week",
     Status.CANCELLED: "Cancelled",
     Status.CHARGING: "Charging your card",
     Status.PAID: "Paid – sending your ticket",

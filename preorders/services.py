@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from events import london
 from events.models import Event
+from events.pricing import format_pence
 from notifications.services import queue_email
 from payments.cards import verify_saved_card
 from payments.services import CardSetupError, VerifiedCard, verify_card_setup
@@ -96,15 +97,18 @@ def transition_many(
         preorder.status_changed_at = now
 
 
-def _open_event(event_id: object, now: dt.datetime) -> Event:
-    """The event, if its cycle's pre-order window is open at `now`."""
+def _open_event(event_id: object, now: dt.datetime, *, lock: bool = False) -> Event:
+    """The event, if its cycle's pre-order window is open at `now`. With `lock`, its row stays
+    locked to the end of the transaction, so staff cannot move, delete or reprice it meanwhile
+    (events/planning.py takes the same lock)."""
     try:
         event_pk = int(event_id)
     except (TypeError, ValueError):
         raise PreorderError("Please choose an event from this week's presale.") from None
     if not 0 < event_pk < 2**63:
         raise PreorderError("Please choose an event from this week's presale.")
-    event = Event.objects.filter(pk=event_pk).select_related("cycle").first()
+    events = Event.objects.select_for_update(of=("self",)) if lock else Event.objects
+    event = events.filter(pk=event_pk).select_related("cycle").first()
     if event is None:
         raise PreorderError("That event is not part of this week's presale.")
     cycle = event.cycle
@@ -156,7 +160,7 @@ def place_preorder(
         with transaction.atomic():
             card = _verified_card(member, setup_intent_id, payment_method_id)
             # The window may have closed while Stripe was answering.
-            event = _open_event(event.pk, timezone.now())
+            event = _open_event(event.pk, timezone.now(), lock=True)
             preorder = PreOrder.objects.create(
                 member=member,
                 event=event,
@@ -177,9 +181,9 @@ def place_preorder(
                 action="placed",
                 to_status=Status.PENDING,
                 note=(
-                    f"{event.title}, {card.brand} •••• {card.last4}"
+                    f"{event.title}, {card.brand.title()} •••• {card.last4}"
                     f"{' (saved card)' if card.setup_intent_id is None else ''}, "
-                    f"{preorder.amount_pence}p"
+                    f"{format_pence(preorder.amount_pence)}"
                 ),
             )
             _email_member(preorder, "preorder_placed")
@@ -227,7 +231,7 @@ def edit_preorder(
             if setup_intent_id or payment_method_id:
                 card = _verified_card(member, setup_intent_id, payment_method_id)
             preorder = _editable(member, preorder_id)
-            event = _open_event(event_id, timezone.now())
+            event = _open_event(event_id, timezone.now(), lock=True)
             if event.cycle_id != preorder.cycle_id:
                 raise PreorderError("You can only switch to an event of the same week.")
             changes = []
@@ -237,8 +241,8 @@ def edit_preorder(
                 preorder.amount_pence = event.member_price_pence
             if card is not None and card.payment_method_id != preorder.payment_method_id:
                 changes.append(
-                    f"card {preorder.card_brand} •••• {preorder.card_last4} → "
-                    f"{card.brand} •••• {card.last4}"
+                    f"card {preorder.card_brand.title()} •••• {preorder.card_last4} → "
+                    f"{card.brand.title()} •••• {card.last4}"
                 )
                 preorder.payment_method_id = card.payment_method_id
                 preorder.setup_intent_id = card.setup_intent_id

@@ -3,6 +3,7 @@ pre-orders with decisions, bulk decisions and auto-fulfil. Views stay thin: the 
 preorders.decisions, the reads in the selectors."""
 
 import csv
+import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -17,8 +18,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from events import london
-from events.models import Event, PresaleCycle
-from events.selectors import current_cycle
+from events.models import Event, EventLogEntry, PresaleCycle
+from events.selectors import cycles_taking_events, planning_cycles
 from events.services import CycleError, close_window_early
 from members.permissions import reviewer_required
 from preorders import decisions, selectors
@@ -35,7 +36,7 @@ PAGE_SIZE = 50
 def cycle_phase(cycle: PresaleCycle, now=None) -> str:
     now = now or timezone.now()
     if now < cycle.opens_at:
-        return "Not open yet"
+        return f"Prepared ahead: pre-orders open {london.when(cycle.opens_at)}"
     if now < cycle.window_ends_at:
         return f"Pre-orders open until {london.when(cycle.last_open_moment)}"
     if not cycle.decisions_locked:
@@ -45,10 +46,18 @@ def cycle_phase(cycle: PresaleCycle, now=None) -> str:
 
 @reviewer_required
 def events(request: HttpRequest) -> HttpResponse:
-    current_cycle()  # make sure this week's cycle exists
-    cycles = Paginator(
-        PresaleCycle.objects.filter(opens_at__lte=timezone.now()).order_by("-week_start"), 4
-    ).get_page(request.GET.get("page"))
+    """Every cycle's events, newest week first, starting with the weeks staff prepare ahead."""
+    now = timezone.now()
+    ahead = planning_cycles(now)
+    taking = set(cycles_taking_events(now).values_list("pk", flat=True))
+    # This week first, then the weeks being prepared, then earlier weeks, newest first.
+    current = ahead[0]
+    later = PresaleCycle.objects.filter(
+        week_start__gt=current.week_start, week_start__lte=ahead[-1].week_start
+    ).order_by("week_start")
+    earlier = PresaleCycle.objects.filter(week_start__lt=current.week_start).order_by("-week_start")
+    ordered = [current, *later, *earlier]
+    cycles = Paginator(ordered, 5).get_page(request.GET.get("page"))
     cycle_ids = [cycle.pk for cycle in cycles]
     event_list = list(Event.objects.filter(cycle_id__in=cycle_ids).order_by("starts_at", "id"))
     ids = [event.pk for event in event_list]
@@ -56,16 +65,44 @@ def events(request: HttpRequest) -> HttpResponse:
     counts = selectors.status_counts(ids)
     by_cycle: dict[int, list[dict]] = {pk: [] for pk in cycle_ids}
     for event in event_list:
+        c = counts[event.pk]
         by_cycle[event.cycle_id].append(
-            {"event": event, "pool": pools[event.pk], "counts": counts[event.pk]}
+            {
+                "event": event,
+                "pool": pools[event.pk],
+                "counts": c,
+                "paid": c.get(Status.PAID, 0) + c.get(Status.TICKET_SENT, 0),
+            }
         )
+    week_logs: dict[int, list[EventLogEntry]] = {pk: [] for pk in cycle_ids}
+    for entry in EventLogEntry.objects.filter(
+        cycle_id__in=cycle_ids, event__isnull=True
+    ).select_related("actor")[:200]:
+        week_logs[entry.cycle_id].append(entry)
+    next_week = {cycle.pk: cycle.week_start + dt.timedelta(weeks=1) for cycle in cycles}
+    copy_targets = {
+        cycle.pk: cycle.week_start for cycle in PresaleCycle.objects.filter(pk__in=taking)
+    }
     return render(
         request,
         "preorders/staff/events.html",
         {
             "cycles": cycles,
             "rows": [
-                (cycle, cycle_phase(cycle), cycle.is_open, by_cycle[cycle.pk]) for cycle in cycles
+                {
+                    "cycle": cycle,
+                    "phase": cycle_phase(cycle, now),
+                    "is_open": cycle.is_open_at(now),
+                    "events": by_cycle[cycle.pk],
+                    "takes_events": cycle.pk in taking,
+                    # Copy to the next week while that week can still take events.
+                    "copy_to": next_week[cycle.pk]
+                    if next_week[cycle.pk] in copy_targets.values() and by_cycle[cycle.pk]
+                    else None,
+                    "is_current": cycle.pk == ahead[0].pk,
+                    "week_log": week_logs[cycle.pk],
+                }
+                for cycle in cycles
             ],
             "statuses": Status,
         },
@@ -150,6 +187,8 @@ def decide(request: HttpRequest, event_id: int) -> HttpResponse:
             .values_list("status")
             .annotate(n=Count("id"))
         )
+        pool = pool_summary(event.pk)
+        to_approve = counts.get(Status.PENDING, 0) + counts.get(Status.DENIED, 0)
         return render(
             request,
             "preorders/staff/confirm_decision.html",
@@ -159,8 +198,9 @@ def decide(request: HttpRequest, event_id: int) -> HttpResponse:
                 "ids": ids,
                 "counts": {Status(status).label: n for status, n in counts.items()},
                 "total": sum(counts.values()),
-                "pool": pool_summary(event.pk),
-                "to_approve": counts.get(Status.PENDING, 0) + counts.get(Status.DENIED, 0),
+                "pool": pool,
+                "to_approve": to_approve,
+                "will_approve": min(to_approve, max(pool.left, 0)),
                 "to_deny": sum(n for status, n in counts.items() if status in decisions.DECIDABLE)
                 - counts.get(Status.DENIED, 0),
                 "note": note,
@@ -172,18 +212,27 @@ def decide(request: HttpRequest, event_id: int) -> HttpResponse:
     try:
         if action == "approve":
             result = decisions.approve(event.pk, ids, actor=request.user, note=note)
-            messages.success(request, result.summary("approved"))
-            if result.no_supply:
-                messages.warning(
-                    request,
-                    f"{len(result.no_supply)} could not be approved: the pool has no places left.",
-                )
         else:
             result = decisions.deny(event.pk, ids, actor=request.user, note=note)
-            messages.success(request, result.summary("denied"))
+        _report(request, result, "approved" if action == "approve" else "denied")
     except decisions.DecisionError as error:
         messages.error(request, error.message)
     return redirect(back)
+
+
+def _report(request: HttpRequest, result: decisions.DecisionResult, verb: str) -> None:
+    """One message per outcome: green only for what was done, red for what was refused."""
+    if result.changed:
+        messages.success(request, result.summary(verb, refusals=False))
+    elif not result.no_supply:
+        messages.info(request, result.summary(verb, refusals=False))
+    if result.no_supply:
+        n = len(result.no_supply)
+        messages.error(
+            request,
+            f"{n} pre-order{'s' if n != 1 else ''} not approved: the pool has no places left. "
+            "Add tickets to the pool, or deny others first.",
+        )
 
 
 @reviewer_required
@@ -286,6 +335,7 @@ def preorder_detail(request: HttpRequest, preorder_id: int) -> HttpResponse:
             "in_review": preorder.cycle.in_review_at(timezone.now()),
             "emails": preorder.emails.order_by("-created_at")[:20],
             "ticket": Ticket.objects.filter(preorder=preorder).first(),
+            "attempts": preorder.charge_attempts.order_by("number"),
         },
     )
 

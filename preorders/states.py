@@ -7,6 +7,8 @@ class Status(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"
     DENIED = "denied", "Denied"
+    # Still pending when the charge run locked decisions: nobody denied it, there was no place.
+    NOT_ALLOCATED = "not_allocated", "Not allocated"
     CANCELLED = "cancelled", "Cancelled"
     CHARGING = "charging", "Charging"
     PAID = "paid", "Paid"
@@ -19,9 +21,12 @@ class Status(models.TextChoices):
 
 # Staff may change a decision (approved <-> denied) until the charge run starts.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.PENDING: frozenset({Status.APPROVED, Status.DENIED, Status.CANCELLED}),
+    Status.PENDING: frozenset(
+        {Status.APPROVED, Status.DENIED, Status.CANCELLED, Status.NOT_ALLOCATED}
+    ),
     Status.APPROVED: frozenset({Status.DENIED, Status.CHARGING}),
     Status.DENIED: frozenset({Status.APPROVED}),
+    Status.NOT_ALLOCATED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.CHARGING: frozenset({Status.PAID, Status.FAILED}),
     Status.PAID: frozenset({Status.TICKET_SENT, Status.REFUNDED}),

@@ -8,8 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from events import london
 from events.models import Event
-from events.selectors import current_cycle, events_of_cycle, open_cycle
+from events.selectors import current_cycle, events_of_cycle, member_visible_events, open_cycle
 from payments.cards import usable_cards
 from payments.gateway import GatewayError
 from payments.services import start_card_setup
@@ -100,7 +101,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "cycle": cycle,
             "window_open": cycle.is_open,
-            "events": events_of_cycle(cycle),
+            "events": member_visible_events(cycle),
             "preorder": preorder,
             "previous": previous,
             "can_change": preorder is not None and _can_change(preorder),
@@ -110,13 +111,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _not_open(event: Event) -> str:
+    """Why an event cannot be pre-ordered: a member who pressed the button a moment after the
+    close is told when it closed; an event of a week not yet open is not named."""
+    cycle = event.cycle
+    if timezone.now() >= cycle.window_ends_at:
+        return f"Pre-orders for {event.title} closed at {london.when(cycle.last_open_moment)}."
+    return "That event is not open for pre-orders."
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def place(request: HttpRequest, event_id: int) -> HttpResponse:
     cycle = open_cycle()
     event = get_object_or_404(Event.objects.select_related("cycle"), pk=event_id)
     if cycle is None or event.cycle_id != cycle.pk:
-        messages.error(request, "That event is not open for pre-orders.")
+        messages.error(request, _not_open(event))
         return redirect("preorders:dashboard")
     existing = selectors.live_preorder(request.user, cycle)
     if existing is not None:

@@ -3,12 +3,13 @@
 from tests.stripe_helpers import SUCCEEDS
 
 
-def log_in(page, base_url: str, email: str, password: str) -> None:
+def log_in(page, base_url: str, email: str, password: str, *, lands_on: str = "/") -> None:
+    """Sign in; members land on their dashboard, staff who review on the events page."""
     page.goto(f"{base_url}/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base_url}/")
+    page.wait_for_url(f"{base_url}{lands_on}")
 
 
 def fill_card(page, number: str = SUCCEEDS) -> None:

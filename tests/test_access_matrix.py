@@ -46,7 +46,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from events.models import PresaleCycle
+from events.models import EventLogEntry, PresaleCycle
 from members import services as member_services
 from members.account import EMAIL_CHANGE_SALT
 from members.models import Invitation, Member
@@ -63,6 +63,8 @@ SIGNED_IN = ROLES[1:]
 PASSWORD = "a-Good-passw0rd"  # the conftest factory's default
 LOGIN = reverse("members:login")
 DASHBOARD = reverse("preorders:dashboard")
+STAFF_HOME = reverse("staff:events")
+DOOR_HOME = reverse("tickets:door_events")
 
 PUBLIC = frozenset(
     {
@@ -126,6 +128,7 @@ class World:
     outbox_message: OutboxMessage
     outbound_email: OutboundEmail
     invite_token: str
+    ballot_entry: EventLogEntry
     email_change_token: str
     reset_uid: str
     reset_token: str
@@ -190,6 +193,12 @@ def world(stripe_server, make_member, make_staff, make_event, open_cycle) -> Wor
         outbox_message=outbox_message,
         outbound_email=outbound_email,
         invite_token=invite_token,
+        ballot_entry=EventLogEntry.objects.create(
+            event=event,
+            cycle=open_cycle,
+            action="auto_fulfil",
+            data={"mode": "ballot", "seed": 7, "places": 0, "candidates": [], "approved": []},
+        ),
         email_change_token=signing.dumps(
             {"m": member_a.pk, "from": member_a.email, "to": "new-a@example.com"},
             salt=EMAIL_CHANGE_SALT,
@@ -209,6 +218,7 @@ FILLERS: dict[str, Callable[[World], object]] = {
     "event_pk": lambda w: w.stripe_event.pk,
     "message_id": lambda w: w.outbox_message.pk,
     "email_id": lambda w: w.outbound_email.pk,
+    "entry_id": lambda w: w.ballot_entry.pk,
 }
 FILLERS_BY_URL: dict[str, dict[str, Callable[[World], object]]] = {
     "members:accept": {"token": lambda w: w.invite_token},
@@ -419,8 +429,14 @@ def expectations(route: Route, path: str, world: World) -> list[tuple[str, str, 
     signed_in = SIGNED_IN
     if route.kind == "public":
         if name in ("members:accept", "members:login"):
+            # Signed in already: staff who review start from the events page, the door role at
+            # the door, others from their dashboard (an invitation link: the dashboard).
+            homes = {"reviewer": STAFF_HOME, "staff": STAFF_HOME, "door": DOOR_HOME}
+            home = lambda role: (  # noqa: E731
+                homes.get(role, DASHBOARD) if name == "members:login" else DASHBOARD
+            )
             return [("GET", "anonymous", status(200))] + [
-                ("GET", role, redirect_to(DASHBOARD)) for role in signed_in
+                ("GET", role, redirect_to(home(role))) for role in signed_in
             ]
         if name == "members:logout":
             return every("GET", status(405)) + every("POST", redirect_to(LOGIN))

@@ -101,7 +101,7 @@ def test_pending_preorders_are_not_charged_and_members_are_told(
     close_window(approved.cycle_id)
     run_execution.run_charges(approved.cycle_id, trigger="test", early=True)
     pending = PreOrder.objects.get(pk=pending.pk)
-    assert pending.status == Status.DENIED
+    assert pending.status == Status.NOT_ALLOCATED
     assert not ChargeAttempt.objects.filter(preorder=pending).exists()
     told = [m for m in mail.outbox if m.to == [pending.member.email]]
     assert [m.subject for m in told] == [f"No ticket this time: {pending.event.title}"]

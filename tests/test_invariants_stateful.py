@@ -1199,6 +1199,7 @@ class PresaleWeeks(RuleBasedStateMachine):
                 Status.PENDING,
                 Status.APPROVED,
                 Status.DENIED,
+                Status.NOT_ALLOCATED,
                 Status.CANCELLED,
             ), f"pre-order {pk} is {status} but has a charge attempt"
             assert cycle in locked, f"pre-order {pk} was charged before its run started"

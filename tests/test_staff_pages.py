@@ -145,8 +145,19 @@ def staff_client(client, staff):
 def staff_urls(event):
     """(url name, url, POST-only?) for every staff URL."""
     preorder = place(event)
+    ballot = EventLogEntry.objects.create(
+        event=event,
+        cycle=event.cycle,
+        action="auto_fulfil",
+        data={"mode": "ballot", "seed": 1, "places": 0, "candidates": [], "approved": []},
+    )
     return [
         ("events", reverse("staff:events"), False),
+        ("event_new", reverse("staff:event_new"), False),
+        ("event_edit", reverse("staff:event_edit", args=[event.pk]), False),
+        ("event_delete", reverse("staff:event_delete", args=[event.pk]), False),
+        ("copy_week", reverse("staff:copy_week", args=[event.cycle_id]), True),
+        ("verify_ballot", reverse("staff:verify_ballot", args=[ballot.pk]), False),
         ("event", reverse("staff:event", args=[event.pk]), False),
         ("export_csv", reverse("staff:export_csv", args=[event.pk]), False),
         ("preorder", reverse("staff:preorder", args=[preorder.pk]), False),
@@ -229,7 +240,7 @@ def event_row_cells(page: str, event: Event) -> list[str]:
     """The numeric cells of the event's row on the events list, as text."""
     href = reverse("staff:event", args=[event.pk])
     row = next(r for r in re.findall(r"<tr>.*?</tr>", page, re.S) if f'href="{href}"' in r)
-    cells = re.findall(r'<td class="num">(.*?)</td>', row, re.S)
+    cells = re.findall(r'<td class="num"[^>]*>(.*?)</td>', row, re.S)
     return [re.sub(r"<[^>]+>", "", cell).strip() for cell in cells]
 
 
@@ -252,9 +263,9 @@ def test_events_list_shows_counts_and_supply(staff_client, event, make_event):
     page = html(response)
     assert response.status_code == 200
     assert "Jazz in the Cellar" in page and "Comedy Night" in page
-    # Pending, Approved, Denied, Cancelled, Paid, Failed, Supply
-    assert event_row_cells(page, event) == ["4", "3", "2", "1", "2", "1", "11"]
-    assert event_row_cells(page, other) == ["0", "0", "0", "0", "0", "0", "3"]
+    # Pending, Approved, Denied, Not allocated, Cancelled, Paid, Tickets sent, Failed, Supply
+    assert event_row_cells(page, event) == ["4", "3", "2", "0", "1", "2", "0", "1", "11"]
+    assert event_row_cells(page, other) == ["0", "0", "0", "0", "0", "0", "0", "0", "3"]
     assert "5 / 11 approved · 6 left" in page
     assert "Close pre-orders now" in page  # the window is open
 
@@ -411,7 +422,7 @@ def test_bulk_approve_asks_for_confirmation_then_applies(staff_client, review):
     assert set(PreOrderLogEntry.objects.values_list("note", flat=True)) == {"Friday crowd"}
     shown = messages_of(done)
     assert any(m.startswith("Approved 2.") for m in shown), shown
-    assert any("1 could not be approved" in m for m in shown), shown
+    assert any("1 pre-order not approved: the pool has no places left" in m for m in shown), shown
 
 
 def test_bulk_approve_confirmation_when_supply_suffices(staff_client, review):
@@ -421,7 +432,7 @@ def test_bulk_approve_confirmation_when_supply_suffices(staff_client, review):
         reverse("staff:decide", args=[review.pk]),
         {"action": "approve", "ids": [p.pk for p in preorders]},
     )
-    assert "Supply suffices: 3 will be approved, 5 places are left." in html(response)
+    assert "Supply suffices: 3 will be approved; 5 places left." in html(response)
 
 
 def test_bulk_deny_asks_for_confirmation_then_applies(staff_client, review, staff):
@@ -714,7 +725,7 @@ def test_preorder_page_shows_the_preorder_and_its_history(staff_client, review, 
 
     assert "Zoe Page" in page and "zoe@example.com" in page
     assert 'data-testid="staff-status">Approved<' in page
-    assert "from pending to <strong>approved</strong>" in page
+    assert "from Pending to <strong>Approved</strong>" in page
     assert "Harriet Staff" in page
 
 

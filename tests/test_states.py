@@ -18,6 +18,8 @@ LEGAL = {
     ("pending", "approved"),
     ("pending", "denied"),
     ("pending", "cancelled"),
+    # Still pending when the charge run locks decisions (DESIGN.md §8: not a staff denial).
+    ("pending", "not_allocated"),
     ("approved", "charging"),
     # Staff may change their decision until the charge run starts.
     ("approved", "denied"),
@@ -36,6 +38,7 @@ def test_the_statuses():
         "pending": "Pending",
         "approved": "Approved",
         "denied": "Denied",
+        "not_allocated": "Not allocated",
         "cancelled": "Cancelled",
         "charging": "Charging",
         "paid": "Paid",
@@ -91,7 +94,9 @@ def test_representative_illegal_moves_are_refused_with_enum_members(current, tar
         check_transition(current, target)
 
 
-@pytest.mark.parametrize("terminal", [Status.CANCELLED, Status.TICKET_SENT, Status.FAILED])
+@pytest.mark.parametrize(
+    "terminal", [Status.CANCELLED, Status.TICKET_SENT, Status.FAILED, Status.NOT_ALLOCATED]
+)
 @pytest.mark.parametrize("target", list(Status), ids=str)
 def test_terminal_statuses_go_nowhere(terminal, target):
     with pytest.raises(IllegalTransition):

@@ -55,3 +55,33 @@ def percent_of(part: int, whole: int) -> int:
 @register.filter
 def get_item(mapping: dict, key):
     return mapping.get(key, 0)
+
+
+@register.filter
+def status_label(value: str) -> str:
+    """A pre-order status as staff read it: "Not allocated", not "not_allocated"."""
+    from preorders.states import Status
+
+    return Status(value).label if value in Status.values else (value or "—")
+
+
+@register.filter
+def stripe_link(stripe_id: str | None):
+    """A Stripe id as a link to the Stripe dashboard (test or live, as configured)."""
+    from django.utils.html import format_html
+
+    from payments.dashboard_links import dashboard_url
+
+    url = dashboard_url(stripe_id)
+    if url is None:
+        return stripe_id or ""
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener noreferrer" class="stripe-id">{}</a>',
+        url,
+        stripe_id,
+    )
+
+
+@register.filter
+def sub(value: int, other: int) -> int:
+    return int(value) - int(other)

@@ -130,7 +130,7 @@ def test_editing_switches_to_another_saved_card_and_keeps_the_rules(
     preorder = place_preorder(member, event.pk, payment_method_id=first)
     edited = edit_preorder(member, preorder.pk, event_id=event.pk, payment_method_id=second)
     assert (edited.payment_method_id, edited.setup_intent_id) == (second, None)
-    assert edited.log_entries.get(action="edited").note == "card visa •••• 4242 → visa •••• 4242"
+    assert edited.log_entries.get(action="edited").note == "card Visa •••• 4242 → Visa •••• 4242"
     # One live pre-order a week, whatever the card.
     with pytest.raises(PreorderError, match="already have a pre-order"):
         place_preorder(member, event.pk, payment_method_id=first)

@@ -52,7 +52,7 @@ def test_a_door_account_types_codes_and_sees_each_answer(
     refunded = issue_ticket(tonight, code="HC-REFD-0000-0003", status=Status.REFUNDED)
     other = issue_ticket(tonight, make_member(full_name="Cleo Cole"), code="HC-CLE0-0000-0004")
 
-    log_in(page, live_server.url, door_staff.email, PASSWORD)
+    log_in(page, live_server.url, door_staff.email, PASSWORD, lands_on="/staff/door/")
     page.get_by_role("link", name="Door").click()
     expect(page.get_by_role("heading", name="At the door")).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("Jazz in the Cellar"))).to_contain_text(
@@ -166,7 +166,7 @@ def test_the_camera_reads_a_ticket_qr_code(
         context.set_default_timeout(15_000)
         context.grant_permissions(["camera"], origin=live_server.url)
         page = context.new_page()
-        log_in(page, live_server.url, door_staff.email, PASSWORD)
+        log_in(page, live_server.url, door_staff.email, PASSWORD, lands_on="/staff/door/")
         page.goto(f"{live_server.url}/staff/door/{tonight.pk}/")
         page.get_by_role("button", name="Scan with the camera").click()
         expect(page.get_by_role("button", name="Stop the camera")).to_have_attribute(
@@ -196,7 +196,7 @@ def test_a_manager_sees_who_came_and_undoes_a_check_in(
     context.set_default_timeout(15_000)
     page = context.new_page()
     try:
-        log_in(page, live_server.url, staff.email, PASSWORD)
+        log_in(page, live_server.url, staff.email, PASSWORD, lands_on="/staff/events/")
         page.goto(f"{live_server.url}/staff/events/{tonight.pk}/")
         section = page.get_by_test_id("attendance")
         expect(section.get_by_test_id("attendance-count")).to_have_text("1 of 1")

@@ -1,0 +1,50 @@
+from django.contrib import admin
+
+from config.admin_support import SupportAdmin, stripe_link
+from members.models import Invitation, Member
+from members.roles import Role
+
+
+@admin.register(Member)
+class MemberAdmin(SupportAdmin):
+    list_display = (
+        "email",
+        "full_name",
+        "role",
+        "is_active",
+        "date_joined",
+        "last_login",
+        "customer",
+    )
+    list_filter = ("is_active", "is_staff", "groups")
+    search_fields = ("email", "full_name", "stripe_customer_id")
+    date_hierarchy = "date_joined"
+    exclude = ("password", "user_permissions")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="staff role")
+    def role(self, member: Member) -> str:
+        # From the prefetched groups, highest role first (members.roles.role_of, without a query).
+        names = {group.name for group in member.groups.all()}
+        if member.is_superuser:
+            return "Superuser"
+        return next((r.value for r in (Role.MANAGER, Role.REVIEWER, Role.DOOR) if r in names), "—")
+
+    @admin.display(description="Stripe customer")
+    def customer(self, member: Member) -> str:
+        return stripe_link(member.stripe_customer_id)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(SupportAdmin):
+    list_display = ("email", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at")
+    list_filter = (
+        ("accepted_at", admin.EmptyFieldListFilter),
+        ("revoked_at", admin.EmptyFieldListFilter),
+    )
+    search_fields = ("email", "invited_by__email")
+    list_select_related = ("invited_by",)
+    date_hierarchy = "created_at"
+    exclude = ("token_hash",)
