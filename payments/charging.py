@@ -24,6 +24,7 @@ from notifications.models import OutboundEmail
 from payments import gateway
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import TokenBucket
+from payments.refunds import finish_stale_refunds
 from payments.settlement import refund_unticketed, settle
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
@@ -296,6 +297,7 @@ def reconcile(
     for preorder_id in unticketed.values_list("pk", flat=True):
         refund_unticketed(preorder_id)
         counts["refunded"] += 1
+    counts["refunds_finished"] = finish_stale_refunds()
     return counts
 
 

@@ -8,11 +8,13 @@ from django.views.decorators.http import require_POST
 
 from config.listing import status_filtered_page
 from events.models import PresaleCycle
+from events.pricing import format_pence
 from members.permissions import manager_required, reviewer_required
-from payments import charging
+from payments import charging, refunds
 from payments.models import StripeEvent
 from payments.stripe_events import process_event
 from payments.tasks import execute_charge_run
+from preorders.models import PreOrder
 
 
 @reviewer_required
@@ -72,3 +74,25 @@ def replay_webhook(request: HttpRequest, event_pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Replayed {event.stripe_id}: {event.result}")
     return redirect("payments:webhook_log")
+
+
+@manager_required
+@require_POST
+def refund(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    preorder = get_object_or_404(PreOrder, pk=preorder_id)
+    if request.POST.get("confirm") != "refund":
+        messages.error(request, "Tick the confirmation to refund the payment.")
+        return redirect("staff:preorder", preorder.pk)
+    try:
+        done = refunds.refund_preorder(
+            preorder.pk, actor=request.user, reason=request.POST.get("reason")
+        )
+    except refunds.RefundError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"Refunded {format_pence(done.amount_pence)} to {preorder.member.full_name}; "
+            "their ticket is void and they have been emailed.",
+        )
+    return redirect("staff:preorder", preorder.pk)

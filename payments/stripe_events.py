@@ -9,11 +9,12 @@ from django.utils import timezone
 
 from payments import gateway
 from payments.models import ChargeAttempt, StripeEvent
+from payments.refunds import reflect_charge_refunded
 from payments.settlement import settle
 
 logger = logging.getLogger(__name__)
 
-HANDLED = {"payment_intent.succeeded", "payment_intent.payment_failed"}
+HANDLED = {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"}
 
 
 def process_event(event_pk: int) -> StripeEvent:
@@ -44,6 +45,11 @@ def _handle(event: StripeEvent) -> tuple[str, str, int | None]:
     if event.type not in HANDLED:
         logger.info("Stripe event type %s is not handled; acknowledged", event.type)
         return StripeEvent.Status.IGNORED, "type not handled", None
+    if event.type == "charge.refunded":
+        charge = (event.payload.get("data") or {}).get("object") or {}
+        result, preorder_id = reflect_charge_refunded(charge)
+        status = StripeEvent.Status.PROCESSED if preorder_id else StripeEvent.Status.IGNORED
+        return status, result, preorder_id
     intent = (event.payload.get("data") or {}).get("object") or {}
     metadata = intent.get("metadata") or {}
     attempt = (
