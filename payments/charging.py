@@ -25,6 +25,7 @@ from payments import gateway
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import TokenBucket
 from payments.refunds import finish_stale_refunds
+from payments.run_summary import send_summary_if_settled
 from payments.settlement import refund_unticketed, settle
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
@@ -156,6 +157,7 @@ def execute_run(run_id: int) -> ChargeRun:
             _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
     run.finished_at = timezone.now()
     run.save(update_fields=["claimed", "finished_at"])
+    send_summary_if_settled(run.cycle_id)
     return run
 
 
@@ -298,6 +300,14 @@ def reconcile(
         refund_unticketed(preorder_id)
         counts["refunded"] += 1
     counts["refunds_finished"] = finish_stale_refunds()
+    # Runs that settled through this reconciliation (or through webhooks) still owe a summary.
+    pending_summaries = ChargeRun.objects.filter(
+        finished_at__isnull=False, summary_sent_at__isnull=True
+    )
+    if cycle_id is not None:
+        pending_summaries = pending_summaries.filter(cycle_id=cycle_id)
+    for pending_cycle in set(pending_summaries.values_list("cycle_id", flat=True)):
+        send_summary_if_settled(pending_cycle)
     return counts
 
 
@@ -308,7 +318,7 @@ def reconcile(
 class RunReport:
     cycle: PresaleCycle
     runs: list[ChargeRun]
-    charged: int
+    attempted: int  # charge attempts made (each pre-order claimed, once per try)
     paid: int
     failed: int
     in_flight: int
@@ -330,7 +340,7 @@ def report(cycle_id: int) -> RunReport:
     cycle = PresaleCycle.objects.get(pk=cycle_id)
     attempts = ChargeAttempt.objects.filter(preorder__cycle=cycle)
     totals = attempts.aggregate(
-        charged=Count("id"),
+        attempted=Count("id"),
         paid=Count("id", filter=Q(status=ChargeAttempt.Status.SUCCEEDED)),
         failed=Count("id", filter=Q(status=ChargeAttempt.Status.FAILED)),
         in_flight=Count("id", filter=Q(status=ChargeAttempt.Status.STARTED)),
@@ -345,7 +355,7 @@ def report(cycle_id: int) -> RunReport:
     return RunReport(
         cycle=cycle,
         runs=list(cycle.charge_runs.order_by("started_at")),
-        charged=totals["charged"],
+        attempted=totals["attempted"],
         paid=totals["paid"],
         failed=totals["failed"],
         in_flight=totals["in_flight"],

@@ -54,6 +54,8 @@ class ChargeRun(models.Model):
     trigger = models.CharField(max_length=20, default="schedule")  # schedule / staff / command
     claimed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # When the managers' summary email covering this run was queued (payments.run_summary).
+    summary_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

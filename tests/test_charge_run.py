@@ -62,7 +62,7 @@ def test_the_run_report_adds_up(approved_preorder_factory):
     close_window(bad.cycle_id)
     charging.run_charges(bad.cycle_id, trigger="test", early=True)
     report = charging.report(bad.cycle_id)
-    assert (report.charged, report.paid, report.failed, report.in_flight) == (4, 3, 1, 0)
+    assert (report.attempted, report.paid, report.failed, report.in_flight) == (4, 3, 1, 0)
     assert report.total_taken_pence == 3 * 2250
     assert report.failures_by_reason == {"card_declined": 1}
     assert report.started_at and report.finished_at
