@@ -12,8 +12,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from members import services, throttling
 from members.forms import AcceptInvitationForm, InviteForm
-from members.models import Invitation
 from members.permissions import manager_required
+from members.staff_views import invitation_list
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +121,8 @@ def invitations(request: HttpRequest) -> HttpResponse:
             if report.invited:
                 messages.success(request, f"Invited {len(report.invited)} people.")
             form = InviteForm()
-    recent = Invitation.objects.select_related("invited_by", "accepted_by")[:50]
     return render(
         request,
         "members/invitations.html",
-        {"form": form, "report": report, "invitations": recent},
+        {"form": form, "report": report, **invitation_list(request)},
     )
