@@ -153,6 +153,7 @@ class MemberLogEntry(models.Model):
         blank=True,
         related_name="+",
     )
+
     class Action(models.TextChoices):
         DEACTIVATED = "deactivated", "Deactivated"
         REACTIVATED = "reactivated", "Reactivated"
