@@ -129,7 +129,13 @@ def place_preorder(member: Member, event_id: object, setup_intent_id: object) ->
         with transaction.atomic():
             # A manager may have deactivated the member meanwhile (members.staff_services
             # locks the same row while it cancels their pending pre-orders).
-            if not Member.objects.select_for_update().filter(pk=member.pk, is_active=True).exists():
+            active = (
+                Member.objects.select_for_update()
+                .filter(pk=member.pk)
+                .values_list("is_active", flat=True)
+                .first()
+            )
+            if not active:
                 raise PreorderError("Your membership is not active, so you cannot pre-order.")
             # The window may have closed while Stripe was answering.
             event = _open_event(event.pk, timezone.now())
