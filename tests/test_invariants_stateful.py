@@ -981,12 +981,14 @@ class PresaleWeeks(RuleBasedStateMachine):
             STATS["refunds in the dashboard"] += 1
         else:
             for click in range(clicks):
+                # Only the first click refunds; the others find it done.
+                allowed = click == 0 and ticket is not None
                 try:
                     refunds.refund_preorder(preorder.pk, actor=self.staff, reason="Stateful")
                 except refunds.RefundError as error:
-                    expect("refund", click > 0 or ticket is None, error)
+                    expect("refund", allowed, error)
                 else:
-                    expect("refund", click == 0 and ticket is not None)
+                    expect("refund", allowed)
         for _ in range(redeliveries):
             event = charge_refunded_for(self.ctx.stripe_url, intent_id)
             assert signed_delivery(self.client, event).status_code == 200
