@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from events.pricing import format_pence as _money
+from notifications.models import OutboundEmail
 from notifications.services import queue_email
 from payments import gateway
 from payments.models import ChargeAttempt, Refund
@@ -220,6 +221,12 @@ def complete_refund(
         if refund.stripe_refund_id:
             note += f" ({refund.stripe_refund_id})"
         ticket = void_refunded_ticket(preorder, actor=actor, note=refund.reason)
+        # A ticket email not delivered yet must not deliver a code that no longer works.
+        OutboundEmail.objects.filter(
+            preorder=preorder,
+            template="ticket",
+            status__in=[OutboundEmail.Status.QUEUED, OutboundEmail.Status.FAILED],
+        ).update(status=OutboundEmail.Status.SUPERSEDED)
         if ticket is not None:
             note += f"; ticket {ticket.code} voided"
         transition_many(

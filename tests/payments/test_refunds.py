@@ -328,3 +328,23 @@ def test_the_form_needs_the_confirmation_ticked(stripe_server, approved_preorder
 
     assert "Tick the confirmation" in answer.content.decode()
     assert not Refund.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ticket_email_not_yet_delivered_never_goes_out_after_the_refund(
+    stripe_server, approved_preorder_factory, staff
+):
+    from tickets.delivery import failed_ticket_email_count, resend_failed_ticket_emails
+
+    preorder = ticketed(approved_preorder_factory)
+    OutboundEmail.objects.filter(preorder=preorder, template="ticket").update(
+        status=OutboundEmail.Status.FAILED
+    )
+    assert failed_ticket_email_count(preorder.event_id) == 1
+
+    refunds.refund_preorder(preorder.pk, actor=staff, reason="Email bounced, member asked")
+
+    ticket_email = OutboundEmail.objects.get(preorder=preorder, template="ticket")
+    assert ticket_email.status == OutboundEmail.Status.SUPERSEDED
+    assert failed_ticket_email_count(preorder.event_id) == 0
+    assert resend_failed_ticket_emails(preorder.event_id, actor=staff) == 0
