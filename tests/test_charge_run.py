@@ -152,7 +152,13 @@ def test_a_run_killed_after_claiming_is_resumed_without_double_charges(
     rerun = charging.execute_run(ChargeRun.objects.create(cycle_id=cycle_id, trigger="test").pk)
     assert rerun.claimed == 0  # nothing approved is left to claim; the stuck ones are too young
     counts = charging.reconcile(cycle_id=cycle_id, older_than=dt.timedelta(0))
-    assert counts == {"settled": 2, "resent": 2, "unreachable": 0, "refunded": 0}
+    assert counts == {
+        "settled": 2,
+        "resent": 2,
+        "unreachable": 0,
+        "refunded": 0,
+        "refunds_finished": 0,
+    }
     assert set(PreOrder.objects.values_list("status", flat=True)) == {Status.TICKET_SENT}
     assert payment_intents_by_preorder(stripe_server) == {str(p.pk): 1 for p in preorders}
     assert charging.reconcile(cycle_id=cycle_id, older_than=dt.timedelta(0))["settled"] == 0
