@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from events import london
 from preorders.states import Status
@@ -74,6 +75,12 @@ class PreOrder(models.Model):
         if self.status == Status.REFUNDED:
             return "Refunded"
         return "Not charged"
+
+    @cached_property
+    def completed_refund(self):
+        """The full refund a manager or Stripe's dashboard made (payments.models.Refund), if
+        any; an automatic refund of an unticketed payment has none."""
+        return self.refunds.filter(status="succeeded").first()
 
     @property
     def member_label(self) -> str:

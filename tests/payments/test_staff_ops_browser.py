@@ -70,5 +70,8 @@ def test_a_manager_follows_the_run_then_refunds_and_the_member_sees_it(
     phone = page_as(browser, live_server, preorder.member, {"width": 390, "height": 844})
     phone.goto(f"{live_server.url}/")
     phone.get_by_text("Refunded – no ticket").first.wait_for()
+    message = phone.get_by_test_id("status-message").first.inner_text()
+    assert message.startswith("Your payment of £22.50 was refunded in full: Event moved.")
+    assert "no longer works" in message
     screenshot(phone, "ops-member-sees-refund")
     phone.context.close()
