@@ -5,41 +5,45 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from events.models import Event, PresaleCycle
 from members.selectors import manager_emails
 from notifications.services import queue_email
+from payments.failure_reasons import FailureKind, kind_of
 from payments.models import ChargeAttempt, ChargeRun, Refund
 from preorders.models import PreOrder
 from preorders.states import Status
 from tickets.selectors import pool_summaries
 
-# A run with no finish after this long was killed; its work is picked up by the next run or by
-# reconciliation (payments.charging.due_cycles uses the same hour).
+# A run with no finish after this long is not followed live any more, even before it is marked
+# interrupted (payments.run_execution.recover_stalled_runs).
 RUN_PRESUMED_DEAD_AFTER = dt.timedelta(hours=1)
 
-# Stripe's failure codes in a manager's words (a code not listed is shown as Stripe wrote it).
-REASON_WORDS = {
-    "card_declined": "Card declined by the bank",
-    "generic_decline": "Card declined by the bank",
-    "do_not_honor": "Card declined by the bank",
-    "insufficient_funds": "Not enough money on the card",
-    "expired_card": "Card expired",
-    "lost_card": "Card reported lost",
-    "stolen_card": "Card reported stolen",
-    "incorrect_cvc": "Card details wrong",
-    "authentication_required": "The bank wanted the member to authenticate (3-D Secure)",
-    "processing_error": "Stripe could not process the card",
-    "invalid_request": "The saved card could not be used",
+# Why charges failed, in a manager's words: by the kind payments.failure_reasons sorts Stripe's
+# codes into (a code of no known kind is shown as Stripe wrote it, made readable).
+KIND_WORDS = {
+    FailureKind.DECLINED: "Card declined by the bank",
+    FailureKind.INSUFFICIENT_FUNDS: "Not enough money on the card",
+    FailureKind.EXPIRED_CARD: "Card expired",
+    FailureKind.INCORRECT_DETAILS: "Card details not accepted by the bank",
+    FailureKind.AUTHENTICATION_REQUIRED: "The bank wanted the member to authenticate (3-D Secure)",
+    FailureKind.PROCESSING_ERROR: "The bank could not process the payment",
 }
+CODE_WORDS = {"invalid_request": "The saved card could not be used"}
 
 # "Not allocated": pending when decisions locked. A separate state may replace "denied" here.
 NOT_ALLOCATED_STATUSES = [s for s in ("denied", "not_allocated") if s in Status.values]
 
 
 def in_words(code: str) -> str:
-    return REASON_WORDS.get(code, code.replace("_", " ").capitalize() if code else "Unknown")
+    if code in CODE_WORDS:
+        return CODE_WORDS[code]
+    kind = kind_of(code)
+    if kind in KIND_WORDS:
+        return KIND_WORDS[kind]
+    return code.replace("_", " ").capitalize() if code else "Unknown reason"
 
 
 def run_in_progress(cycle_id: int, now: dt.datetime | None = None) -> bool:
@@ -47,7 +51,10 @@ def run_in_progress(cycle_id: int, now: dt.datetime | None = None) -> bool:
     made are still waiting for Stripe's answer."""
     now = now or timezone.now()
     running = ChargeRun.objects.filter(
-        cycle_id=cycle_id, finished_at__isnull=True, started_at__gte=now - RUN_PRESUMED_DEAD_AFTER
+        cycle_id=cycle_id,
+        finished_at__isnull=True,
+        interrupted_at__isnull=True,
+        started_at__gte=now - RUN_PRESUMED_DEAD_AFTER,
     ).exists()
     return (
         running
@@ -61,7 +68,10 @@ def run_settled(cycle_id: int) -> bool:
     """Every run finished, nothing approved left to charge and no charge awaiting an answer."""
     if not ChargeRun.objects.filter(cycle_id=cycle_id).exists():
         return False
-    if ChargeRun.objects.filter(cycle_id=cycle_id, finished_at__isnull=True).exists():
+    # An interrupted run (its workers died) is over: the run started after it carries on.
+    if ChargeRun.objects.filter(
+        cycle_id=cycle_id, finished_at__isnull=True, interrupted_at__isnull=True
+    ).exists():
         return False
     if PreOrder.objects.filter(
         cycle_id=cycle_id, status__in=[Status.APPROVED, Status.CHARGING]
@@ -193,8 +203,8 @@ def send_summary_if_settled(cycle_id: int) -> bool:
     UPDATE). Returns True if this call sent it."""
     if not run_settled(cycle_id):
         return False
-    owed = ChargeRun.objects.filter(
-        cycle_id=cycle_id, finished_at__isnull=False, summary_sent_at__isnull=True
+    owed = ChargeRun.objects.filter(cycle_id=cycle_id, summary_sent_at__isnull=True).filter(
+        Q(finished_at__isnull=False) | Q(interrupted_at__isnull=False)
     )
     runs = dict(owed.values_list("pk", "claimed"))
     if not runs:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from payments import gateway
 from payments.models import ChargeAttempt, StripeEvent
 from payments.refunds import reflect_charge_refunded
-from payments.run_summary import send_summary_if_settled
+from payments.run_execution import finish_if_done
 from payments.settlement import settle
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,9 @@ def _handle(event: StripeEvent) -> tuple[str, str, int | None]:
     if event.type == "payment_intent.payment_failed" and outcome.status == "succeeded":
         outcome = gateway.payment_intent_outcome(intent["id"])  # contradicts itself: ask Stripe
     changed = settle(attempt.pk, outcome, source="stripe")
-    if changed:
-        send_summary_if_settled(attempt.preorder.cycle_id)
+    if changed and attempt.run_id:
+        # The run's workers may have stopped waiting for this answer: it may finish now (and
+        # its managers' summary go out).
+        finish_if_done(attempt.run_id)
     result = f"{outcome.status}: {'settled' if changed else 'already settled'}"
     return StripeEvent.Status.PROCESSED, result, attempt.preorder_id

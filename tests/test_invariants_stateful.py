@@ -67,7 +67,7 @@ from members.roles import Role, set_role
 from notifications import services as email_services
 from notifications.models import OutboundEmail
 from notifications.tasks import sweep_unsent_emails
-from payments import charging, gateway, refunds
+from payments import charging, gateway, refunds, run_execution
 from payments.models import ChargeAttempt, ChargeRun, Refund
 from payments.tasks import charge_due_cycles
 from preorders import decisions
@@ -827,7 +827,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         run = self._start_run(cycle, early=True)
         if run is None:
             return
-        run = charging.execute_run(run.pk)
+        run = run_execution.execute_run(run.pk)
         assert run.finished_at is not None
         assert not cycle.preorders.filter(status=Status.APPROVED).exists()
         assert not run.attempts.filter(status=ChargeAttempt.Status.STARTED).exists()

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from notifications.models import OutboundEmail
-from payments import charging, refunds
+from payments import charging, refunds, run_execution
 from payments.models import Refund, StripeEvent
 from preorders.models import PreOrder
 from preorders.states import Status
@@ -30,7 +30,7 @@ def ticketed(approved_preorder_factory) -> PreOrder:
     """A pre-order charged by a real run through localstripe, its ticket assigned."""
     preorder = approved_preorder_factory()
     close_window(preorder.cycle_id)
-    charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
     preorder = PreOrder.objects.get(pk=preorder.pk)
     assert preorder.status in (Status.PAID, Status.TICKET_SENT)
     assert Ticket.objects.filter(preorder=preorder).exists()

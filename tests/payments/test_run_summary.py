@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from notifications.models import OutboundEmail
-from payments import charging, run_summary
+from payments import charging, run_execution, run_summary
 from payments.models import ChargeRun
 from tests.conftest import close_window
 from tests.stripe_helpers import DECLINED_OFF_SESSION, SUCCEEDS
@@ -34,7 +34,7 @@ def week(approved_preorder_factory, make_staff, staff, reviewer):
 
 
 def test_managers_get_one_summary_in_plain_words_when_the_run_settles(week):
-    charging.run_charges(week["cycle_id"], trigger="test", early=True)
+    run_execution.run_charges(week["cycle_id"], trigger="test", early=True)
 
     assert sorted(summaries().values_list("to_email", flat=True)) == [
         "second@example.com",
@@ -54,13 +54,13 @@ def test_managers_get_one_summary_in_plain_words_when_the_run_settles(week):
 
 
 def test_the_summary_is_sent_once_however_often_it_is_asked_for(week):
-    charging.run_charges(week["cycle_id"], trigger="test", early=True)
+    run_execution.run_charges(week["cycle_id"], trigger="test", early=True)
 
     assert run_summary.send_summary_if_settled(week["cycle_id"]) is False
     charging.reconcile(cycle_id=week["cycle_id"])
     # A rerun (the five-minute catch-up, a second start) that finds nothing to charge.
     rerun = ChargeRun.objects.create(cycle_id=week["cycle_id"], trigger="test")
-    charging.execute_run(rerun.pk)
+    run_execution.execute_run(rerun.pk)
 
     assert summaries("staff@example.com").count() == 1
     assert ChargeRun.objects.filter(summary_sent_at__isnull=True).count() == 0
@@ -132,7 +132,7 @@ def test_the_charge_run_page_follows_a_run_and_hides_start_meanwhile(week, staff
     assert "already under way" in answer.content.decode()
     assert ChargeRun.objects.count() == 1
 
-    charging.execute_run(run.pk)
+    run_execution.execute_run(run.pk)
     after = client.get(url).content.decode()
     assert 'http-equiv="refresh"' not in after
     assert '<b data-testid="report-attempted">3</b><span>attempted</span>' in after

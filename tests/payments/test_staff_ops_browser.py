@@ -5,7 +5,7 @@ page. Screenshots land in test-artifacts/."""
 import pytest
 from django.test import Client
 
-from payments import charging
+from payments import charging, run_execution
 from preorders.models import PreOrder
 from preorders.states import Status
 from tests.conftest import close_window, screenshot
@@ -38,7 +38,7 @@ def test_a_manager_follows_the_run_then_refunds_and_the_member_sees_it(
     assert laptop.get_by_test_id("run-in-progress").is_visible()
     assert laptop.get_by_role("button", name="Start the charge run").count() == 0
     screenshot(laptop, "ops-charge-run-under-way")
-    charging.execute_run(run.pk)
+    run_execution.execute_run(run.pk)
     # The page reloads itself (every 5 s) and stops once the run has settled.
     laptop.get_by_test_id("report-attempted").filter(has_text="2").wait_for(timeout=12_000)
     assert laptop.get_by_test_id("run-in-progress").count() == 0
