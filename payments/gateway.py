@@ -2,6 +2,7 @@
 dataclasses back, never Stripe objects, and sees Stripe failures as GatewayError."""
 
 import contextlib
+import json
 import random
 import re
 import time
@@ -263,7 +264,12 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
     except (AttributeError, TypeError) as error:
         # Correctly signed, but JSON that is not an object (a list, a string, null).
         raise BadSignature("The payload is not a Stripe event.") from error
-    return event.to_dict()
+    # The verified body itself, parsed plainly: the SDK's to_dict() leaves objects nested in
+    # lists of lists as StripeObjects, which cannot be stored as JSON.
+    data = json.loads(payload)
+    if not isinstance(data, dict) or event is None:
+        raise BadSignature("The payload is not a Stripe event.")
+    return data
 
 
 # --- Off-session charges -------------------------------------------------------------------

@@ -348,3 +348,14 @@ def test_a_ticket_email_not_yet_delivered_never_goes_out_after_the_refund(
     assert ticket_email.status == OutboundEmail.Status.SUPERSEDED
     assert failed_ticket_email_count(preorder.event_id) == 0
     assert resend_failed_ticket_emails(preorder.event_id, actor=staff) == 0
+
+
+@pytest.mark.django_db
+def test_a_signed_event_with_objects_nested_in_lists_of_lists_is_stored_plainly(client):
+    # Found by the webhook fuzz test: the SDK's to_dict() left these as StripeObjects.
+    event = stripe_event("charge.refunded", {"id": "ch_nested", "x": [[{"y": [[{}]]}]]})
+
+    assert deliver(client, event).status_code == 200
+
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.payload["data"]["object"]["x"] == [[{"y": [[{}]]}]]
