@@ -18,15 +18,17 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from config import log_context
 from events import london
 from events.models import Event, PresaleCycle
 from notifications.models import OutboundEmail
 from payments import gateway
+from payments.installation import scoped_key
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import RateLimiter
 from payments.refunds import finish_stale_refunds
 from payments.run_summary import send_summary_if_settled
-from payments.settlement import refund_unticketed, settle
+from payments.settlement import OutcomeMismatch, refund_unticketed, settle
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
 from preorders.services import transition_many
@@ -157,7 +159,9 @@ def claim_batch(run: ChargeRun, size: int) -> list[int]:
                 preorder=preorder,
                 run=run,
                 number=numbers.get(preorder.pk, 0) + 1,
-                idempotency_key=f"presale-{preorder.pk}-charge-{numbers.get(preorder.pk, 0) + 1}",
+                idempotency_key=scoped_key(
+                    f"presale-{preorder.pk}-charge-{numbers.get(preorder.pk, 0) + 1}"
+                ),
                 amount_pence=preorder.amount_pence,
                 created_at=now,
             )
@@ -175,6 +179,11 @@ def charge_attempt(attempt_id: int, limiter: RateLimiter | None = None) -> None:
     attempt = ChargeAttempt.objects.select_related("preorder").get(pk=attempt_id)
     if attempt.status != ChargeAttempt.Status.STARTED:
         return
+    with log_context.bound(preorder_id=attempt.preorder_id, charge_attempt_id=attempt.pk):
+        _charge(attempt, limiter)
+
+
+def _charge(attempt: ChargeAttempt, limiter: RateLimiter | None) -> None:
     preorder = attempt.preorder
     try:
         outcome = gateway.charge_off_session(
@@ -196,6 +205,7 @@ def charge_attempt(attempt_id: int, limiter: RateLimiter | None = None) -> None:
         # Stripe refused the request itself (e.g. the card was removed): a failure, not a mystery.
         outcome = gateway.ChargeOutcome("failed", None, error.code or "invalid_request", str(error))
     settle(attempt.pk, outcome, source="stripe")
+    logger.info("Charge %s: %s", attempt.idempotency_key, outcome.status)
 
 
 # --- Reconciliation --------------------------------------------------------------------------
@@ -231,15 +241,18 @@ def reconcile(
                     customer_id=attempt.preorder.stripe_customer_id,
                     idempotency_key=attempt.idempotency_key,
                 )
+            if outcome is None:
+                # Stripe never received the request: sending it now (same key) cannot
+                # double-charge.
+                charge_attempt(attempt.pk)
+                counts["resent"] += 1
+            elif settle(attempt.pk, outcome, source="stripe"):
+                counts["settled"] += 1
         except gateway.StripeUnavailable:
             counts["unreachable"] += 1
-            continue
-        if outcome is None:
-            # Stripe never received the request: sending it now (same key) cannot double-charge.
-            charge_attempt(attempt.pk)
-            counts["resent"] += 1
-        elif settle(attempt.pk, outcome, source="stripe"):
-            counts["settled"] += 1
+        except OutcomeMismatch:
+            logger.exception("Charge attempt %s left open: Stripe's answer does not match", attempt)
+            counts["mismatched"] = counts.get("mismatched", 0) + 1
     unsent = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=False).exclude(
         emails__template="ticket"
     )

@@ -20,6 +20,7 @@ from events.pricing import format_pence as _money
 from notifications.models import OutboundEmail
 from notifications.services import queue_email
 from payments import gateway
+from payments.installation import scoped_key
 from payments.models import ChargeAttempt, Refund
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition_many
@@ -94,7 +95,7 @@ def _claim(preorder_id: int, *, actor, reason: str) -> tuple[Refund, bool]:
             refund = Refund.objects.create(
                 preorder=preorder,
                 number=number,
-                idempotency_key=f"presale-{preorder.pk}-refund-{number}",
+                idempotency_key=scoped_key(f"presale-{preorder.pk}-refund-{number}"),
                 payment_intent_id=charge.payment_intent_id,
                 amount_pence=charge.amount_pence,
                 reason=reason,
@@ -206,7 +207,7 @@ def complete_refund(
             refund = Refund(
                 preorder=preorder,
                 number=number,
-                idempotency_key=f"presale-{preorder.pk}-refund-{number}",
+                idempotency_key=scoped_key(f"presale-{preorder.pk}-refund-{number}"),
                 payment_intent_id=charge.payment_intent_id,
                 amount_pence=charge.amount_pence,
                 reason=reason or "Refunded in Stripe's dashboard",

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from notifications.models import OutboundEmail
 from payments import charging, refunds, run_execution
+from payments.installation import scoped_key
 from payments.models import Refund, StripeEvent
 from preorders.models import PreOrder
 from preorders.states import Status
@@ -86,7 +87,7 @@ def test_a_manager_refunds_a_ticketed_preorder_in_full(
 
     assert refund.status == "succeeded" and refund.reason == "Event moved, sorry"
     assert refund.stripe_refund_id.startswith("re_")
-    assert refund.idempotency_key == f"presale-{preorder.pk}-refund-1"
+    assert refund.idempotency_key == scoped_key(f"presale-{preorder.pk}-refund-1")
     assert_refunded_once(stripe_server, preorder, code)
     email = OutboundEmail.objects.get(preorder=preorder, template="preorder_refunded")
     assert "£22.50" in email.body_text and "Event moved, sorry" in email.body_text
@@ -259,7 +260,7 @@ def test_a_lost_answer_is_finished_from_stripe_without_a_second_refund(
         f"{stripe_server}/v1/refunds",
         data={
             "payment_intent": payment_intent_of(preorder),
-            "metadata[refund_key]": f"presale-{preorder.pk}-refund-1",
+            "metadata[refund_key]": scoped_key(f"presale-{preorder.pk}-refund-1"),
         },
         auth=("sk_test_presale_tests", ""),
         timeout=10,
