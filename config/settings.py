@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "events.context_processors.presale_cycle",
+                "operations.context_processors.staff_alerts",
             ],
         },
     },
@@ -418,6 +419,12 @@ def _beat_schedule() -> dict:
             else {"task": "payments.tasks.process_pending_events", "schedule": 120}
         ),
         "emails": {"task": "notifications.tasks.sweep_unsent_emails", "schedule": 300},
+        # Managers are emailed if a charge run has not started 10 minutes after its time.
+        "missed-run-check": {
+            "task": "operations.tasks.check_missed_runs",
+            "schedule": 60,
+            "options": {"expires": 60},
+        },
         # Beat's heartbeat: readiness and the missed-run alert know from it that beat is alive.
         "heartbeat": {
             "task": "operations.tasks.beat_heartbeat",

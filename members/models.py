@@ -146,6 +146,13 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"Invitation for {self.email}"
 
+    # The states as staff name them on the invitations page.
+    STATE_LABELS = {"open": "Sent", "accepted": "Used", "expired": "Expired", "revoked": "Revoked"}
+
+    @property
+    def state_label(self) -> str:
+        return self.STATE_LABELS[self.status]
+
     @property
     def status(self) -> str:
         if self.accepted_at:
@@ -155,3 +162,34 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "open"
+
+
+class MemberLogEntry(models.Model):
+    """What managers did to a member's account (deactivated, reactivated, staff role changed),
+    by whom and when. Written by members.staff_services, never edited."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_log"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Action(models.TextChoices):
+        DEACTIVATED = "deactivated", "Deactivated"
+        REACTIVATED = "reactivated", "Reactivated"
+        ROLE = "role", "Staff role changed"
+
+    action = models.CharField(max_length=40, choices=Action.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.member_id}"

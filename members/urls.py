@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from members import account_views, views
+from members import account_views, staff_views, views
 from members.forms import QueuedPasswordResetForm
 
 app_name = "members"
@@ -45,6 +45,29 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("staff/invitations/", views.invitations, name="invitations"),
+    path(
+        "staff/invitations/<row_id:invitation_id>/revoke/",
+        staff_views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path(
+        "staff/invitations/<row_id:invitation_id>/resend/",
+        staff_views.invitation_resend,
+        name="invitation_resend",
+    ),
+    path("staff/members/", staff_views.members, name="staff_members"),
+    path("staff/members/<row_id:member_id>/", staff_views.member_detail, name="staff_member"),
+    path("staff/members/<row_id:member_id>/role/", staff_views.member_role, name="member_role"),
+    path(
+        "staff/members/<row_id:member_id>/deactivate/",
+        staff_views.member_deactivate,
+        name="member_deactivate",
+    ),
+    path(
+        "staff/members/<row_id:member_id>/reactivate/",
+        staff_views.member_reactivate,
+        name="member_reactivate",
+    ),
     path("account/", account_views.account_page, name="account"),
     path("account/details/", account_views.details, name="account_details"),
     path("account/email/<str:token>/", account_views.confirm_email, name="confirm_email"),

@@ -12,9 +12,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from members import services, throttling
 from members.forms import AcceptInvitationForm, InviteForm
-from members.models import Invitation
 from members.permissions import manager_required
 from members.roles import home_for
+from members.staff_views import invitation_list
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +127,8 @@ def invitations(request: HttpRequest) -> HttpResponse:
                 n = len(report.invited)
                 messages.success(request, f"Invited {n} {'person' if n == 1 else 'people'}.")
             form = InviteForm()
-    recent = Invitation.objects.select_related("invited_by", "accepted_by")[:50]
     return render(
         request,
         "members/invitations.html",
-        {"form": form, "report": report, "invitations": recent},
+        {"form": form, "report": report, **invitation_list(request)},
     )

@@ -10,3 +10,18 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class MissedRunAlert(models.Model):
+    """A cycle whose charge run had not started 10 minutes after its time: managers were
+    emailed once (one row per cycle is what makes it once)."""
+
+    cycle = models.OneToOneField(
+        "events.PresaleCycle", on_delete=models.CASCADE, related_name="missed_run_alert"
+    )
+    raised_at = models.DateTimeField()
+    # Seconds since beat's last heartbeat when the alert was raised; null: never heard from.
+    beat_age_seconds = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Missed run alert for {self.cycle}"

@@ -26,6 +26,8 @@ from payments import gateway
 from payments.installation import scoped_key
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import RateLimiter
+from payments.refunds import finish_stale_refunds
+from payments.run_summary import send_summary_if_settled
 from payments.settlement import OutcomeMismatch, refund_unticketed, settle
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
@@ -273,7 +275,28 @@ def reconcile(
     for preorder_id in unticketed.values_list("pk", flat=True):
         refund_unticketed(preorder_id)
         counts["refunded"] += 1
+    counts["refunds_finished"] = finish_stale_refunds()
+    _finish_settled_runs(cycle_id)
     return counts
+
+
+def _finish_settled_runs(cycle_id: int | None) -> None:
+    """Runs whose last charges were settled here or by webhooks (after their workers had
+    stopped waiting) are finished now, and settled runs still owe their managers' summary."""
+    from payments.run_execution import finish_if_done  # it builds on this module
+
+    unfinished = ChargeRun.objects.filter(finished_at__isnull=True, interrupted_at__isnull=True)
+    if cycle_id is not None:
+        unfinished = unfinished.filter(cycle_id=cycle_id)
+    for run_id in unfinished.values_list("pk", flat=True):
+        finish_if_done(run_id)
+    owed = ChargeRun.objects.filter(summary_sent_at__isnull=True).filter(
+        Q(finished_at__isnull=False) | Q(interrupted_at__isnull=False)
+    )
+    if cycle_id is not None:
+        owed = owed.filter(cycle_id=cycle_id)
+    for owed_cycle in set(owed.values_list("cycle_id", flat=True)):
+        send_summary_if_settled(owed_cycle)
 
 
 # --- After the run ---------------------------------------------------------------------------
@@ -283,7 +306,7 @@ def reconcile(
 class RunReport:
     cycle: PresaleCycle
     runs: list[ChargeRun]
-    charged: int
+    attempted: int  # charge attempts made (each pre-order claimed, once per try)
     paid: int
     failed: int
     in_flight: int
@@ -305,7 +328,7 @@ def report(cycle_id: int) -> RunReport:
     cycle = PresaleCycle.objects.get(pk=cycle_id)
     attempts = ChargeAttempt.objects.filter(preorder__cycle=cycle)
     totals = attempts.aggregate(
-        charged=Count("id"),
+        attempted=Count("id"),
         paid=Count("id", filter=Q(status=ChargeAttempt.Status.SUCCEEDED)),
         failed=Count("id", filter=Q(status=ChargeAttempt.Status.FAILED)),
         in_flight=Count("id", filter=Q(status=ChargeAttempt.Status.STARTED)),
@@ -320,7 +343,7 @@ def report(cycle_id: int) -> RunReport:
     return RunReport(
         cycle=cycle,
         runs=list(cycle.charge_runs.order_by("started_at")),
-        charged=totals["charged"],
+        attempted=totals["attempted"],
         paid=totals["paid"],
         failed=totals["failed"],
         in_flight=totals["in_flight"],

@@ -2,6 +2,7 @@
 dataclasses back, never Stripe objects, and sees Stripe failures as GatewayError."""
 
 import contextlib
+import json
 import random
 import re
 import time
@@ -265,7 +266,12 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
     except (AttributeError, TypeError) as error:
         # Correctly signed, but JSON that is not an object (a list, a string, null).
         raise BadSignature("The payload is not a Stripe event.") from error
-    return event.to_dict()
+    # The verified body itself, parsed plainly: the SDK's to_dict() leaves objects nested in
+    # lists of lists as StripeObjects, which cannot be stored as JSON.
+    data = json.loads(payload)
+    if not isinstance(data, dict) or event is None:
+        raise BadSignature("The payload is not a Stripe event.")
+    return data
 
 
 # --- Off-session charges -------------------------------------------------------------------
@@ -466,6 +472,91 @@ def refund(payment_intent_id: str, *, reason_key: str) -> str:
     except stripe.StripeError as error:
         raise _translate(error) from error
     return refund_object.id
+
+
+# --- Refunds a manager asks for ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    id: str
+    status: str  # "succeeded", "pending", "requires_action", "failed" or "canceled"
+    amount_pence: int
+
+
+def _refund_result(refund_object) -> RefundResult:
+    return RefundResult(refund_object.id, refund_object.status or "", refund_object.amount or 0)
+
+
+def refund_payment(
+    *, payment_intent_id: str, amount_pence: int, idempotency_key: str, metadata: dict[str, str]
+) -> RefundResult:
+    """Refund `amount_pence` of a PaymentIntent. The key makes a resend replay the first refund
+    at Stripe; `metadata["refund_key"]` lets find_refund recognise it where keys are ignored."""
+    try:
+        refund_object = client().v1.refunds.create(
+            params={
+                "payment_intent": payment_intent_id,
+                "amount": amount_pence,
+                "metadata": metadata,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.IdempotencyError as error:
+        raise StripeUnavailable("Stripe is still processing this refund.") from error
+    except stripe.StripeError as error:
+        if error.http_status and error.http_status >= 500:
+            raise StripeUnavailable("Stripe failed.") from error
+        raise GatewayError(
+            "Stripe refused the refund: " + (error.user_message or "no reason given") + ".",
+            code=getattr(error, "code", None),
+        ) from error
+    return _refund_result(refund_object)
+
+
+def find_refund(*, payment_intent_id: str, refund_key: str) -> RefundResult | None:
+    """The refund a request with this key made, or None if Stripe never got that request."""
+    try:
+        page = client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
+        for refund_object in page.auto_paging_iter():
+            metadata = refund_object.metadata.to_dict() if refund_object.metadata else {}
+            if metadata.get("refund_key") == refund_key:
+                return _refund_result(refund_object)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    return None
+
+
+@dataclass(frozen=True)
+class ChargeRefunds:
+    """What a charge.refunded webhook says: how much of which payment has gone back."""
+
+    payment_intent_id: str | None
+    amount_pence: int
+    amount_refunded_pence: int
+    refund_id: str | None  # the latest refund, when the event lists them
+
+    @property
+    def in_full(self) -> bool:
+        return self.amount_pence > 0 and self.amount_refunded_pence >= self.amount_pence
+
+
+def refunds_from_event_object(charge: dict) -> ChargeRefunds:
+    intent = charge.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    latest = max(refunds, key=lambda item: item.get("created") or 0, default=None)
+    return ChargeRefunds(
+        payment_intent_id=intent if isinstance(intent, str) else None,
+        amount_pence=int(charge.get("amount") or 0),
+        amount_refunded_pence=int(charge.get("amount_refunded") or 0),
+        refund_id=latest.get("id") if isinstance(latest, dict) else None,
+    )
 
 
 def outcome_from_event_object(intent: dict) -> ChargeOutcome:

@@ -54,6 +54,8 @@ class ChargeRun(models.Model):
     trigger = models.CharField(max_length=20, default="schedule")  # schedule / staff / command
     claimed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # When the managers' summary email covering this run was queued (payments.run_summary).
+    summary_sent_at = models.DateTimeField(null=True, blank=True)
     # How many Celery tasks the run fanned out to, and the last sign of life from any of them:
     # a run whose heartbeat stops is marked interrupted, and the catch-up starts another.
     workers = models.PositiveSmallIntegerField(default=1)
@@ -125,6 +127,63 @@ class ChargeAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Charge attempt {self.idempotency_key} ({self.status})"
+
+
+class Refund(models.Model):
+    """A full refund of a pre-order's payment, recorded *before* Stripe is called (under the
+    pre-order's row lock) with the idempotency key the call will use. At most one per pre-order
+    may be under way or done: a second click, tab or worker finds it and stops there, even
+    against a Stripe stand-in that ignores idempotency keys. One made in Stripe's dashboard is
+    recorded when its charge.refunded webhook arrives."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Sent to Stripe"
+        SUCCEEDED = "succeeded", "Refunded"
+        FAILED = "failed", "Refused by Stripe"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "A manager, on the staff pages"
+        DASHBOARD = "dashboard", "Stripe's dashboard"
+
+    preorder = models.ForeignKey(
+        "preorders.PreOrder", on_delete=models.PROTECT, related_name="refunds"
+    )
+    number = models.PositiveSmallIntegerField(default=1)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    payment_intent_id = models.CharField(max_length=255)
+    amount_pence = models.PositiveIntegerField()
+    reason = models.CharField(max_length=500)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["preorder", "number"], name="refund_number"),
+            models.UniqueConstraint(
+                fields=["preorder"],
+                condition=models.Q(status__in=["requested", "succeeded"]),
+                name="refund_one_live_per_preorder",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_pence__gt=0), name="refund_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["requested", "succeeded", "failed"]),
+                name="refund_status_known",
+            ),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="refund_has_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.idempotency_key} ({self.status})"
 
 
 class Installation(models.Model):

@@ -24,6 +24,7 @@ from django.utils import timezone
 from payments.charging import charge_attempt, claim_batch, reconcile, start_run
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import RateLimiter, charge_rate_limiter
+from payments.run_summary import send_summary_if_settled
 from preorders.models import PreOrder
 from preorders.states import Status
 
@@ -100,6 +101,7 @@ def finish_if_done(run_id: int) -> bool:
             return False
         run.finished_at = timezone.now()
         run.save(update_fields=["finished_at"])
+    send_summary_if_settled(run.cycle_id)
     return True
 
 

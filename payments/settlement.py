@@ -190,6 +190,8 @@ def refund_unticketed(preorder_id: int) -> None:
     preorder = PreOrder.objects.select_related("member", "event").get(pk=preorder_id)
     if preorder.status != Status.PAID or hasattr(preorder, "ticket"):
         return
+    if preorder.refunds.exclude(status="failed").exists():
+        return  # a manager's refund is under way (payments.refunds): never refund twice
     attempt = preorder.charge_attempts.get(status=ChargeAttempt.Status.SUCCEEDED)
     try:
         refund_id = gateway.refund(attempt.payment_intent_id, reason_key=attempt.idempotency_key)

@@ -8,11 +8,16 @@ from django.views.decorators.http import require_POST
 
 from config.listing import status_filtered_page
 from events.models import PresaleCycle
+from events.pricing import format_pence
 from members.permissions import manager_required, reviewer_required
-from payments import charging
+from payments import charging, refunds, run_summary
 from payments.models import StripeEvent
 from payments.stripe_events import process_event
 from payments.tasks import execute_charge_run
+from preorders.models import PreOrder
+
+# How often the charge-run page reloads itself while a run is under way.
+REFRESH_SECONDS = 5
 
 
 @reviewer_required
@@ -29,6 +34,8 @@ def charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
             "window_closed": cycle.window_ends_at <= now,
             "due": cycle.charge_at <= now,
             "approved": list(charging.approved_preorders(cycle.pk)[:200]),
+            "running": run_summary.run_in_progress(cycle.pk, now),
+            "refresh_seconds": REFRESH_SECONDS,
         },
     )
 
@@ -37,6 +44,9 @@ def charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
 @require_POST
 def start_charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
     cycle = get_object_or_404(PresaleCycle, pk=cycle_id)
+    if run_summary.run_in_progress(cycle.pk):
+        messages.error(request, "A charge run is already under way for this week.")
+        return redirect("payments:charge_run", cycle.pk)
     if request.POST.get("confirm") != "charge":
         messages.error(request, "Tick the confirmation to start charging cards.")
         return redirect("payments:charge_run", cycle.pk)
@@ -46,9 +56,7 @@ def start_charge_run(request: HttpRequest, cycle_id: int) -> HttpResponse:
         messages.error(request, error.message)
         return redirect("payments:charge_run", cycle.pk)
     execute_charge_run.delay(run.pk)
-    messages.success(
-        request, "The charge run has started. This page shows its progress; refresh to update."
-    )
+    messages.success(request, "The charge run has started. This page follows it as it goes.")
     return redirect("payments:charge_run", cycle.pk)
 
 
@@ -72,3 +80,25 @@ def replay_webhook(request: HttpRequest, event_pk: int) -> HttpResponse:
     else:
         messages.success(request, f"Replayed {event.stripe_id}: {event.result}")
     return redirect("payments:webhook_log")
+
+
+@manager_required
+@require_POST
+def refund(request: HttpRequest, preorder_id: int) -> HttpResponse:
+    preorder = get_object_or_404(PreOrder, pk=preorder_id)
+    if request.POST.get("confirm") != "refund":
+        messages.error(request, "Tick the confirmation to refund the payment.")
+        return redirect("staff:preorder", preorder.pk)
+    try:
+        done = refunds.refund_preorder(
+            preorder.pk, actor=request.user, reason=request.POST.get("reason")
+        )
+    except refunds.RefundError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"Refunded {format_pence(done.amount_pence)} to {preorder.member.full_name}; "
+            "their ticket is void and they have been emailed.",
+        )
+    return redirect("staff:preorder", preorder.pk)

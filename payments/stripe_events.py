@@ -10,11 +10,13 @@ from django.utils import timezone
 from config import log_context
 from payments import gateway
 from payments.models import ChargeAttempt, StripeEvent
+from payments.refunds import reflect_charge_refunded
+from payments.run_execution import finish_if_done
 from payments.settlement import settle
 
 logger = logging.getLogger(__name__)
 
-HANDLED = {"payment_intent.succeeded", "payment_intent.payment_failed"}
+HANDLED = {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"}
 
 
 def process_event(event_pk: int) -> StripeEvent:
@@ -45,6 +47,11 @@ def _handle(event: StripeEvent) -> tuple[str, str, int | None]:
     if event.type not in HANDLED:
         logger.info("Stripe event type %s is not handled; acknowledged", event.type)
         return StripeEvent.Status.IGNORED, "type not handled", None
+    if event.type == "charge.refunded":
+        charge = (event.payload.get("data") or {}).get("object") or {}
+        result, preorder_id = reflect_charge_refunded(charge)
+        status = StripeEvent.Status.PROCESSED if preorder_id else StripeEvent.Status.IGNORED
+        return status, result, preorder_id
     intent = (event.payload.get("data") or {}).get("object") or {}
     metadata = intent.get("metadata") or {}
     attempt = (
@@ -61,5 +68,9 @@ def _handle(event: StripeEvent) -> tuple[str, str, int | None]:
             outcome = gateway.payment_intent_outcome(intent["id"])
         changed = settle(attempt.pk, outcome, source="stripe")
         logger.info("Stripe event %s (%s): %s", event.stripe_id, event.type, outcome.status)
+        if changed and attempt.run_id:
+            # The run's workers may have stopped waiting for this answer: it may finish now
+            # (and its managers' summary go out).
+            finish_if_done(attempt.run_id)
     result = f"{outcome.status}: {'settled' if changed else 'already settled'}"
     return StripeEvent.Status.PROCESSED, result, attempt.preorder_id

@@ -11,6 +11,7 @@ urlpatterns = [
         staff_views.start_charge_run,
         name="start_charge_run",
     ),
+    path("staff/pre-orders/<row_id:preorder_id>/refund/", staff_views.refund, name="refund"),
     path("staff/webhooks/", staff_views.webhook_log, name="webhook_log"),
     path("staff/webhooks/<row_id:event_pk>/replay/", staff_views.replay_webhook, name="replay"),
 ]

@@ -100,6 +100,12 @@ class PreOrder(models.Model):
 
         return member_sentence(self.failure_code)
 
+    @cached_property
+    def completed_refund(self):
+        """The full refund a manager or Stripe's dashboard made (payments.models.Refund), if
+        any; an automatic refund of an unticketed payment has none."""
+        return self.refunds.filter(status="succeeded").first()
+
     @property
     def member_label(self) -> str:
         """The status in the member's words (DESIGN.md §3)."""

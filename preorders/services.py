@@ -159,6 +159,16 @@ def place_preorder(
     try:
         with transaction.atomic():
             card = _verified_card(member, setup_intent_id, payment_method_id)
+            # A manager may have deactivated the member meanwhile (members.staff_services
+            # locks the same row while it cancels their pending pre-orders).
+            active = (
+                Member.objects.select_for_update()
+                .filter(pk=member.pk)
+                .values_list("is_active", flat=True)
+                .first()
+            )
+            if not active:
+                raise PreorderError("Your membership is not active, so you cannot pre-order.")
             # The window may have closed while Stripe was answering.
             event = _open_event(event.pk, timezone.now(), lock=True)
             preorder = PreOrder.objects.create(

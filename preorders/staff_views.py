@@ -25,7 +25,7 @@ from members.permissions import reviewer_required
 from preorders import decisions, selectors
 from preorders.models import PreOrder
 from preorders.staff_forms import AutoFulfilForm, DecisionForm, PreorderFilterForm
-from preorders.states import Status
+from preorders.states import REFUNDABLE_STATUSES, Status
 from tickets import delivery
 from tickets.models import Ticket
 from tickets.selectors import pool_summaries, pool_summary
@@ -336,6 +336,10 @@ def preorder_detail(request: HttpRequest, preorder_id: int) -> HttpResponse:
             "emails": preorder.emails.order_by("-created_at")[:20],
             "ticket": Ticket.objects.filter(preorder=preorder).first(),
             "attempts": preorder.charge_attempts.order_by("number"),
+            "refundable": preorder.status in REFUNDABLE_STATUSES,
+            "refund": preorder.refunds.exclude(status="failed")
+            .select_related("requested_by")
+            .first(),
         },
     )
 

@@ -14,8 +14,9 @@ class Status(models.TextChoices):
     PAID = "paid", "Paid"
     TICKET_SENT = "ticket_sent", "Ticket sent"
     FAILED = "failed", "Failed"
-    # Paid, but the pool had no ticket after all: the payment was refunded (should never happen,
-    # since approval reserves a place; kept so that "charged => ticket" holds even then).
+    # The payment was given back in full: by a manager (payments.refunds), in Stripe's dashboard
+    # (a charge.refunded webhook), or because the pool had no ticket after all. A refunded
+    # pre-order holds no ticket: one it had is voided (its code was emailed).
     REFUNDED = "refunded", "Refunded"
 
 
@@ -30,7 +31,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.CANCELLED: frozenset(),
     Status.CHARGING: frozenset({Status.PAID, Status.FAILED}),
     Status.PAID: frozenset({Status.TICKET_SENT, Status.REFUNDED}),
-    Status.TICKET_SENT: frozenset(),
+    Status.TICKET_SENT: frozenset({Status.REFUNDED}),
     Status.FAILED: frozenset(),
     Status.REFUNDED: frozenset(),
 }
@@ -41,6 +42,8 @@ LIVE_STATUSES = frozenset(set(Status) - {Status.CANCELLED})
 HOLDING_STATUSES = frozenset({Status.APPROVED, Status.CHARGING, Status.PAID, Status.TICKET_SENT})
 # Only these may still be edited or cancelled by the member (and only while the window is open).
 MEMBER_EDITABLE_STATUSES = frozenset({Status.PENDING})
+# Money taken and kept: only these may be refunded.
+REFUNDABLE_STATUSES = frozenset({Status.PAID, Status.TICKET_SENT})
 
 
 class IllegalTransition(Exception):

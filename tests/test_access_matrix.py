@@ -92,6 +92,14 @@ MANAGER_ONLY = frozenset(
         "notifications:outbox_message",
         "notifications:email_log",
         "members:invitations",
+        "members:invitation_revoke",
+        "members:invitation_resend",
+        "members:staff_members",
+        "members:staff_member",
+        "members:member_role",
+        "members:member_deactivate",
+        "members:member_reactivate",
+        "payments:refund",
         "tickets:check_in_undo",
     }
 )
@@ -219,6 +227,8 @@ FILLERS: dict[str, Callable[[World], object]] = {
     "message_id": lambda w: w.outbox_message.pk,
     "email_id": lambda w: w.outbound_email.pk,
     "entry_id": lambda w: w.ballot_entry.pk,
+    "member_id": lambda w: w.member_b.pk,
+    "invitation_id": lambda w: Invitation.objects.get(email="newbie@example.com").pk,
 }
 FILLERS_BY_URL: dict[str, dict[str, Callable[[World], object]]] = {
     "members:accept": {"token": lambda w: w.invite_token},

@@ -92,5 +92,5 @@ def test_the_charge_run_goes_through_the_broker_and_the_worker(
         lambda: dict(PreOrder.objects.filter(pk__in=wanted).values_list("pk", "status")) == wanted
     )
     report = charging.report(bad.cycle_id)
-    assert (report.charged, report.paid, report.failed) == (4, 3, 1)
+    assert (report.attempted, report.paid, report.failed) == (4, 3, 1)
     assert report.finished_at is not None

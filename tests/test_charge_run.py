@@ -62,7 +62,7 @@ def test_the_run_report_adds_up(approved_preorder_factory):
     close_window(bad.cycle_id)
     run_execution.run_charges(bad.cycle_id, trigger="test", early=True)
     report = charging.report(bad.cycle_id)
-    assert (report.charged, report.paid, report.failed, report.in_flight) == (4, 3, 1, 0)
+    assert (report.attempted, report.paid, report.failed, report.in_flight) == (4, 3, 1, 0)
     assert report.total_taken_pence == 3 * 2250
     assert report.failures_by_reason == {"card_declined": 1}
     assert report.started_at and report.finished_at
@@ -154,7 +154,13 @@ def test_a_run_killed_after_claiming_is_resumed_without_double_charges(
     )
     assert rerun.claimed == 0  # nothing approved is left to claim; the stuck ones are too young
     counts = charging.reconcile(cycle_id=cycle_id, older_than=dt.timedelta(0))
-    assert counts == {"settled": 2, "resent": 2, "unreachable": 0, "refunded": 0}
+    assert counts == {
+        "settled": 2,
+        "resent": 2,
+        "unreachable": 0,
+        "refunded": 0,
+        "refunds_finished": 0,
+    }
     assert set(PreOrder.objects.values_list("status", flat=True)) == {Status.TICKET_SENT}
     assert payment_intents_by_preorder(stripe_server) == {str(p.pk): 1 for p in preorders}
     assert charging.reconcile(cycle_id=cycle_id, older_than=dt.timedelta(0))["settled"] == 0

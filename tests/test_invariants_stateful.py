@@ -67,8 +67,8 @@ from members.roles import Role, set_role
 from notifications import services as email_services
 from notifications.models import OutboundEmail
 from notifications.tasks import sweep_unsent_emails
-from payments import charging, gateway, run_execution
-from payments.models import ChargeAttempt, ChargeRun
+from payments import charging, gateway, refunds, run_execution
+from payments.models import ChargeAttempt, ChargeRun, Refund
 from payments.tasks import charge_due_cycles
 from preorders import decisions
 from preorders.decisions import DecisionError
@@ -199,6 +199,29 @@ def event_for(intent: dict) -> dict:
         "livemode": False,
         "type": kind,
         "data": {"object": intent},
+    }
+
+
+def charge_refunded_for(stripe_url: str, payment_intent_id: str) -> dict:
+    """The charge.refunded event Stripe sends once a payment's charge is refunded (localstripe
+    sends none): the charge as Stripe holds it, with its refunds. Same state, same event id."""
+    intent = stripe_request(stripe_url, f"payment_intents/{payment_intent_id}")
+    charge_id = intent["latest_charge"]
+    charge_id = charge_id["id"] if isinstance(charge_id, dict) else charge_id
+    charge = stripe_request(stripe_url, f"charges/{charge_id}")
+    listed = stripe_request(stripe_url, "refunds", charge=charge_id)["data"]
+    charge["refunds"] = {"object": "list", "data": listed}
+    charge["amount_refunded"] = sum(item["amount"] for item in listed)
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    digest = hashlib.sha256(f"{charge_id}:{charge['amount_refunded']}".encode()).hexdigest()
+    return {
+        "id": f"evt_{digest[:24]}",
+        "object": "event",
+        "api_version": "2025-10-29.clover",
+        "created": int(time.time()),
+        "livemode": False,
+        "type": "charge.refunded",
+        "data": {"object": charge},
     }
 
 
@@ -924,6 +947,60 @@ class PresaleWeeks(RuleBasedStateMachine):
         )
         STATS["answers lost"] += 1
 
+    # --- Refunds ---
+
+    @precondition(
+        lambda self: PreOrder.objects.filter(status__in=[Status.PAID, Status.TICKET_SENT]).exists()
+    )
+    @rule(
+        pick=PICK,
+        clicks=st.integers(1, 3),
+        redeliveries=st.integers(0, 3),
+        in_dashboard=st.booleans(),
+    )
+    @step
+    def refund(self, pick, clicks, redeliveries, in_dashboard):
+        """A manager refunds a paid pre-order, clicking `clicks` times, or it is refunded in
+        Stripe's dashboard; charge.refunded then arrives `redeliveries` times. Refused for a
+        paid pre-order without a ticket (that one is refunded automatically). However it is
+        done: refunded once, in full, its ticket void."""
+        paid = self._ids(PreOrder, status__in=[Status.PAID, Status.TICKET_SENT])
+        if not paid:
+            return
+        preorder = PreOrder.objects.get(pk=paid[pick % len(paid)])
+        ticket = Ticket.objects.filter(preorder=preorder).first()
+        intent_id = preorder.charge_attempts.get(status="succeeded").payment_intent_id
+        if in_dashboard and ticket is not None:
+            requests.post(
+                f"{self.ctx.stripe_url}/v1/refunds",
+                data={"payment_intent": intent_id},
+                auth=(STRIPE_KEY, ""),
+                timeout=30,
+            ).raise_for_status()
+            redeliveries = max(redeliveries, 1)
+            STATS["refunds in the dashboard"] += 1
+        else:
+            for click in range(clicks):
+                # Only the first click refunds; the others find it done.
+                allowed = click == 0 and ticket is not None
+                try:
+                    refunds.refund_preorder(preorder.pk, actor=self.staff, reason="Stateful")
+                except refunds.RefundError as error:
+                    expect("refund", allowed, error)
+                else:
+                    expect("refund", allowed)
+        for _ in range(redeliveries):
+            event = charge_refunded_for(self.ctx.stripe_url, intent_id)
+            assert signed_delivery(self.client, event).status_code == 200
+        STATS["charge.refunded deliveries"] += redeliveries
+        if ticket is None:
+            return
+        preorder.refresh_from_db()
+        assert preorder.status == Status.REFUNDED
+        assert refunded_pence(self.ctx.stripe_url, intent_id) == preorder.amount_pence
+        ticket.refresh_from_db()
+        assert ticket.preorder_id is None and ticket.voided_at is not None
+
     def _outage_matters(self) -> bool:
         """An outage is worth having once staff are deciding: "not allocated" and ticket emails
         are the ones whose loss would hurt."""
@@ -1039,6 +1116,7 @@ class PresaleWeeks(RuleBasedStateMachine):
             self.ticket_sent_means_email_sent,
             self.attempts_match_states,
             self.every_move_is_logged,
+            self.refunds_are_whole_and_single,
         ):
             check()
 
@@ -1143,6 +1221,28 @@ class PresaleWeeks(RuleBasedStateMachine):
 
     @invariant()
     @guarded
+    def refunds_are_whole_and_single(self):
+        """A refund done <=> its pre-order refunded; at most one per pre-order under way or
+        done, for the amount charged."""
+        done = dict(
+            Refund.objects.filter(status=Refund.Status.SUCCEEDED).values_list(
+                "preorder_id", "amount_pence"
+            )
+        )
+        live = Counter(
+            Refund.objects.exclude(status=Refund.Status.FAILED).values_list(
+                "preorder_id", flat=True
+            )
+        )
+        assert all(n == 1 for n in live.values()), live
+        for pk, status, amount in PreOrder.objects.filter(pk__in=done).values_list(
+            "pk", "status", "amount_pence"
+        ):
+            assert status == Status.REFUNDED, (pk, status)
+            assert done[pk] == amount, (pk, done[pk], amount)
+
+    @invariant()
+    @guarded
     def one_live_preorder_per_member_per_cycle(self):
         """5. At most one live (not cancelled) pre-order per member per cycle."""
         doubled = list(
@@ -1224,7 +1324,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
 def test_presale_weeks_keep_their_invariants(stripe_server, make_member, make_event, caplog):
     # Email outages and crashed claims are logged loudly by design; keep the report readable.
-    for noisy in ("notifications", "payments", "celery"):
+    for noisy in ("notifications", "payments", "celery", "operations"):
         caplog.set_level(logging.CRITICAL, logger=noisy)
     PresaleWeeks.ctx = SimpleNamespace(
         stripe_url=stripe_server, make_member=make_member, make_event=make_event

@@ -258,7 +258,7 @@ def test_staff_page_shows_the_form_and_recent_invitations(staff_client, invite):
     assert response.status_code == 200
     assert "Invite members" in response.text
     assert "jane@example.com" in response.text
-    assert "Open" in response.text
+    assert '<td data-testid="invitation-state">Sent</td>' in response.text
 
 
 def test_staff_page_invites_a_pasted_list(

@@ -200,7 +200,13 @@ def test_when_the_answer_to_the_charge_is_lost_the_webhook_settles_it(
     # The late answer, then reconciliation, find it settled.
     assert settle(attempt.pk, answer, source="stripe") is False
     counts = charging.reconcile(cycle_id=preorder.cycle_id, older_than=dt.timedelta(0))
-    assert counts == {"settled": 0, "resent": 0, "unreachable": 0, "refunded": 0}
+    assert counts == {
+        "settled": 0,
+        "resent": 0,
+        "unreachable": 0,
+        "refunded": 0,
+        "refunds_finished": 0,
+    }
     assert PreOrder.objects.get(pk=preorder.pk).status == status
     assert Ticket.objects.filter(preorder=preorder).count() == (1 if outcome == "succeeded" else 0)
     assert emails(preorder, "ticket") == (1 if outcome == "succeeded" else 0)

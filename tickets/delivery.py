@@ -175,7 +175,12 @@ def resend_failed_ticket_emails(event_id: int, *, actor) -> int:
 def _latest_ticket_email_status(event_id: int) -> dict[int, str]:
     latest: dict[int, str] = {}
     for preorder_id, status in (
-        OutboundEmail.objects.filter(template=TICKET_TEMPLATE, preorder__event_id=event_id)
+        # A refunded pre-order's ticket is void: its failed email is not one to resend.
+        OutboundEmail.objects.filter(
+            template=TICKET_TEMPLATE,
+            preorder__event_id=event_id,
+            preorder__status__in=[Status.PAID, Status.TICKET_SENT],
+        )
         .order_by("created_at", "id")
         .values_list("preorder_id", "status")
     ):

@@ -392,3 +392,29 @@ def void_ticket(ticket_id: int, *, actor) -> Ticket:
             created_at=now,
         )
     return ticket
+
+
+def void_refunded_ticket(preorder, *, actor, note: str) -> Ticket | None:
+    """Take back the ticket of a pre-order being refunded and void it for good: its code was
+    emailed, so it must never be given to anyone else. The caller holds the pre-order's row
+    lock inside its transaction. The pool's places do not move: the pre-order stops holding
+    one as its ticket leaves the supply."""
+    ticket = Ticket.objects.select_for_update(of=("self",)).filter(preorder_id=preorder.pk).first()
+    if ticket is None:
+        return None
+    now = timezone.now()
+    ticket.preorder = None
+    ticket.assigned_at = None
+    ticket.voided_at = now
+    ticket.voided_by = actor
+    ticket.save(update_fields=["preorder", "assigned_at", "voided_at", "voided_by"])
+    EventLogEntry.objects.create(
+        event_id=preorder.event_id,
+        cycle_id=preorder.cycle_id,
+        actor=actor,
+        action="ticket_void",
+        detail=f"Voided ticket {ticket.code}: pre-order #{preorder.pk} refunded ({note})",
+        data={"ticket_id": ticket.pk, "code": ticket.code, "preorder_id": preorder.pk},
+        created_at=now,
+    )
+    return ticket

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         result = charging.report(cycle.pk)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Run {run.pk} done: {result.charged} charged, {result.paid} paid, "
+                f"Run {run.pk} done: {result.attempted} attempted, {result.paid} paid, "
                 f"{result.failed} failed, {result.in_flight} awaiting Stripe, "
                 f"{format_pence(result.total_taken_pence)} taken."
             )
