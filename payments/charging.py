@@ -21,10 +21,10 @@ from django.utils import timezone
 from events import london
 from events.models import Event, PresaleCycle
 from notifications.models import OutboundEmail
-from payments import gateway
+from payments import authentication, gateway
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import TokenBucket
-from payments.settlement import refund_unticketed, settle
+from payments.settlement import cancel_abandoned_intent, refund_unticketed, settle
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
 from preorders.services import transition_many
@@ -274,6 +274,20 @@ def reconcile(
             counts["resent"] += 1
         elif settle(attempt.pk, outcome, source="stripe"):
             counts["settled"] += 1
+    # Payments members confirmed with their bank whose news never reached us.
+    counts["authenticated"] = authentication.settle_completed(older_than=older_than)
+    # PaymentIntents given up on (authentication without the recovery) whose cancellation at
+    # Stripe did not go through yet: none may stay open.
+    abandoned = ChargeAttempt.objects.filter(
+        status=ChargeAttempt.Status.FAILED,
+        failure_code="authentication_required",
+        payment_intent_id__isnull=False,
+        intent_cancelled_at__isnull=True,
+    )
+    if cycle_id is not None:
+        abandoned = abandoned.filter(preorder__cycle_id=cycle_id)
+    for attempt_id in abandoned.values_list("pk", flat=True):
+        cancel_abandoned_intent(attempt_id)
     unsent = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=False).exclude(
         emails__template="ticket"
     )

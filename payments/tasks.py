@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from payments import charging
+from payments import authentication, charging
 from payments.models import StripeEvent
 from payments.stripe_events import process_event
 
@@ -63,3 +63,10 @@ def process_pending_events(older_than_seconds: int = 120, limit: int = 500) -> i
     for event_pk in ids:
         process_event(event_pk)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def expire_authentications() -> int:
+    """Every minute: PaymentIntents whose authentication deadline passed are cancelled at
+    Stripe and their pre-orders failed (their places go to the waitlist)."""
+    return authentication.expire_due()

@@ -1,9 +1,14 @@
 from django.urls import path
 
-from payments import staff_views, webhooks
+from payments import member_views, staff_views, webhooks
 
 app_name = "payments"
 urlpatterns = [
+    path(
+        "pre-orders/<row_id:preorder_id>/confirm-payment/",
+        member_views.confirm_payment,
+        name="confirm_payment",
+    ),
     path("payments/stripe/webhook/", webhooks.stripe_webhook, name="stripe_webhook"),
     path("staff/cycles/<row_id:cycle_id>/charge-run/", staff_views.charge_run, name="charge_run"),
     path(

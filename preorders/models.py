@@ -17,7 +17,7 @@ class PreOrder(models.Model):
     cycle = models.ForeignKey(
         "events.PresaleCycle", on_delete=models.PROTECT, related_name="preorders"
     )
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.PENDING)
     # The member price when the pre-order was placed (or last switched event): what is charged.
     amount_pence = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, default="gbp")
@@ -28,6 +28,9 @@ class PreOrder(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     # Why a charge failed, as Stripe put it (e.g. "card_declined: Your card was declined.").
     failure_reason = models.CharField(max_length=500, blank=True)
+    # Place in the event's waitlist (1 = next in line), recorded when decisions lock: first
+    # come first served, or the full ranking of the event's seeded ballot.
+    waitlist_position = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
@@ -69,11 +72,25 @@ class PreOrder(models.Model):
             return "Charging"
         if self.status in (Status.PAID, Status.TICKET_SENT):
             return "Paid"
+        if self.status == Status.AWAITING_AUTHENTICATION:
+            return "Awaiting the member's bank authentication"
         if self.status == Status.FAILED:
             return f"Failed: {self.failure_reason}" if self.failure_reason else "Failed"
         if self.status == Status.REFUNDED:
             return "Refunded"
         return "Not charged"
+
+    @property
+    def awaiting_attempt(self):
+        """The charge attempt waiting for the member's bank authentication, if any."""
+        return self.charge_attempts.filter(status="awaiting").first()
+
+    @property
+    def waitlist_closes_at(self):
+        """When this pre-order's waitlist closes (the event's public sale or the cut-off)."""
+        from preorders.waitlist import closes_at
+
+        return closes_at(self.event)
 
     @property
     def member_label(self) -> str:
@@ -87,8 +104,11 @@ class PreOrder(models.Model):
 MEMBER_LABELS = {
     Status.PENDING: "Pending",
     Status.DENIED: "Not allocated this week",
+    Status.NOT_ALLOCATED: "Not allocated this week",
+    Status.WAITLISTED: "On the waitlist",
     Status.CANCELLED: "Cancelled",
     Status.CHARGING: "Charging your card",
+    Status.AWAITING_AUTHENTICATION: "Action needed – confirm with your bank",
     Status.PAID: "Paid – sending your ticket",
     Status.TICKET_SENT: "Successful – Ticket Sent",
     Status.FAILED: "Failed – Card Declined",
@@ -112,8 +132,8 @@ class PreOrderLogEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
     action = models.CharField(max_length=40)
-    from_status = models.CharField(max_length=20, blank=True)
-    to_status = models.CharField(max_length=20, blank=True)
+    from_status = models.CharField(max_length=30, blank=True)
+    to_status = models.CharField(max_length=30, blank=True)
     note = models.TextField(blank=True)
 
     class Meta:
