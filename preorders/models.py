@@ -108,7 +108,7 @@ MEMBER_LABELS = {
     Status.WAITLISTED: "On the waitlist",
     Status.CANCELLED: "Cancelled",
     Status.CHARGING: "Charging your card",
-    Status.AWAITING_AUTHENTICATION: "Action needed – confirm with your bank",
+    Status.AWAITING_AUTHENTICATION: "Confirm with your bank",
     Status.PAID: "Paid – sending your ticket",
     Status.TICKET_SENT: "Successful – Ticket Sent",
     Status.FAILED: "Failed – Card Declined",
