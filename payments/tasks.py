@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from payments import authentication, charging
+from payments import authentication, charging, refill
 from payments.models import StripeEvent
 from payments.stripe_events import process_event
 
@@ -70,3 +70,17 @@ def expire_authentications() -> int:
     """Every minute: PaymentIntents whose authentication deadline passed are cancelled at
     Stripe and their pre-orders failed (their places go to the waitlist)."""
     return authentication.expire_due()
+
+
+@shared_task(ignore_result=True)
+def refill_waitlists() -> dict[str, int]:
+    """Every minute: freed places to the waitlists, and closed waitlists told."""
+    return refill.refill_due()
+
+
+@shared_task(ignore_result=True)
+def offer_freed_places(event_id: int, actor_id: int | None = None) -> int:
+    from members.models import Member
+
+    actor = Member.objects.filter(pk=actor_id).first() if actor_id else None
+    return refill.refill_event(event_id, actor=actor)

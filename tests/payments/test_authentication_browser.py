@@ -89,9 +89,7 @@ def test_members_confirm_retry_or_let_the_deadline_pass(
         cy.pk: Status.FAILED,
     }
     # One PaymentIntent per pre-order, whatever the retries.
-    assert payment_intents_by_preorder(stripe_server) == {
-        str(p.pk): 1 for p in preorders.values()
-    }
+    assert payment_intents_by_preorder(stripe_server) == {str(p.pk): 1 for p in preorders.values()}
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     log_in(page, live_server.url, cy.email, PASSWORD)
