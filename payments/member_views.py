@@ -3,12 +3,13 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from payments import authentication
+from preorders.models import PreOrder
 from preorders.states import Status
 
 
@@ -18,6 +19,8 @@ from preorders.states import Status
 def confirm_payment(request: HttpRequest, preorder_id: int) -> HttpResponse:
     """GET: the page where Stripe.js confirms the payment (the bank's challenge). POST: the
     browser is done; the server asks Stripe what happened and settles."""
+    if not PreOrder.objects.filter(pk=preorder_id, member=request.user).exists():
+        raise Http404("No such pre-order.")
     if request.method == "POST":
         try:
             preorder = authentication.check_after_browser(request.user, preorder_id)
@@ -35,8 +38,11 @@ def confirm_payment(request: HttpRequest, preorder_id: int) -> HttpResponse:
     try:
         page = authentication.confirm_page(request.user, preorder_id)
     except authentication.AuthenticationError as problem:
-        messages.error(request, problem.message)
-        return redirect("preorders:detail", preorder_id)
+        return render(
+            request,
+            "payments/confirm_payment.html",
+            {"problem": problem.message, "preorder_id": preorder_id},
+        )
     return render(
         request,
         "payments/confirm_payment.html",

@@ -21,7 +21,7 @@ from events.models import Event, PresaleCycle
 from events.selectors import current_cycle
 from events.services import CycleError, close_window_early
 from members.permissions import reviewer_required
-from preorders import decisions, selectors
+from preorders import decisions, selectors, waitlist
 from preorders.models import PreOrder
 from preorders.staff_forms import AutoFulfilForm, DecisionForm, PreorderFilterForm
 from preorders.states import Status
@@ -97,6 +97,9 @@ def _event_context(request: HttpRequest, event: Event) -> dict:
         "log": selectors.event_audit_log(event.pk, limit=30),
         "statuses": Status,
         "failed_ticket_emails": delivery.failed_ticket_email_count(event.pk),
+        "waitlist": waitlist.waiting_in_order(event.pk),
+        "waitlist_closes_at": waitlist.closes_at(event),
+        "refill_modes": Event.RefillMode.choices,
     }
 
 

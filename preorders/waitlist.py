@@ -176,3 +176,38 @@ def close_due(now: dt.datetime | None = None) -> int:
                 )
             closed += len(waiting)
     return closed
+
+
+class WaitlistError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def set_refill_mode(event_id: int, mode: object, *, actor) -> Event:
+    """Staff choose whether the event's freed places are offered automatically or on their
+    word; the choice is logged."""
+    if mode not in Event.RefillMode.values:
+        raise WaitlistError("Choose how freed places are offered: automatically or by staff.")
+    with transaction.atomic():
+        event = lock_event(event_id)
+        if event.refill_mode != mode:
+            event.refill_mode = mode
+            event.save(update_fields=["refill_mode"])
+            EventLogEntry.objects.create(
+                event=event,
+                cycle_id=event.cycle_id,
+                actor=actor,
+                action="refill_mode",
+                detail=f"Freed places: {Event.RefillMode(mode).label}",
+            )
+    return event
+
+
+def waiting_in_order(event_id: int) -> list[PreOrder]:
+    """The event's waitlist as staff see it: next in line first."""
+    return list(
+        PreOrder.objects.filter(event_id=event_id, status=Status.WAITLISTED)
+        .select_related("member")
+        .order_by("waitlist_position", "id")
+    )
