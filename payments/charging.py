@@ -275,7 +275,8 @@ def reconcile(
         elif settle(attempt.pk, outcome, source="stripe"):
             counts["settled"] += 1
     # Payments members confirmed with their bank whose news never reached us.
-    counts["authenticated"] = authentication.settle_completed(older_than=older_than)
+    if authenticated := authentication.settle_completed(older_than=older_than):
+        counts["authenticated"] = authenticated
     # PaymentIntents given up on (authentication without the recovery) whose cancellation at
     # Stripe did not go through yet: none may stay open.
     abandoned = ChargeAttempt.objects.filter(

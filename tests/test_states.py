@@ -24,6 +24,15 @@ LEGAL = {
     ("denied", "approved"),
     ("charging", "paid"),
     ("charging", "failed"),
+    # Not allocated at the lock (waitlist off), or waitlisted until a place frees or the cut-off.
+    ("pending", "not_allocated"),
+    ("pending", "waitlisted"),
+    ("waitlisted", "approved"),
+    ("waitlisted", "not_allocated"),
+    # The bank asked for authentication: the member confirms, or the deadline passes.
+    ("charging", "awaiting_authentication"),
+    ("awaiting_authentication", "paid"),
+    ("awaiting_authentication", "failed"),
     ("paid", "ticket_sent"),
     ("paid", "refunded"),
 }
@@ -36,6 +45,9 @@ def test_the_statuses():
         "pending": "Pending",
         "approved": "Approved",
         "denied": "Denied",
+        "not_allocated": "Not allocated",
+        "waitlisted": "Waitlisted",
+        "awaiting_authentication": "Awaiting authentication",
         "cancelled": "Cancelled",
         "charging": "Charging",
         "paid": "Paid",
