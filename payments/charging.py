@@ -325,6 +325,7 @@ class RunReport:
     paid: int
     failed: int
     in_flight: int
+    awaiting_authentication: int
     failures_by_reason: dict[str, int]
     total_taken_pence: int
 
@@ -347,6 +348,7 @@ def report(cycle_id: int) -> RunReport:
         paid=Count("id", filter=Q(status=ChargeAttempt.Status.SUCCEEDED)),
         failed=Count("id", filter=Q(status=ChargeAttempt.Status.FAILED)),
         in_flight=Count("id", filter=Q(status=ChargeAttempt.Status.STARTED)),
+        awaiting=Count("id", filter=Q(status=ChargeAttempt.Status.AWAITING)),
         taken=Sum("amount_pence", filter=Q(status=ChargeAttempt.Status.SUCCEEDED)),
     )
     reasons = dict(
@@ -362,6 +364,7 @@ def report(cycle_id: int) -> RunReport:
         paid=totals["paid"],
         failed=totals["failed"],
         in_flight=totals["in_flight"],
+        awaiting_authentication=totals["awaiting"],
         failures_by_reason=reasons,
         total_taken_pence=totals["taken"] or 0,
     )

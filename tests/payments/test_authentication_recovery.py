@@ -58,6 +58,7 @@ def test_authentication_required_keeps_the_place_and_asks_the_member(
     assert attempt.authenticate_by > attempt.created_at
     assert (attempt.authenticate_by - attempt.created_at) < dt.timedelta(days=2)
     assert local.minute == 0
+    assert charging.report(preorder.cycle_id).awaiting_authentication == 1
     # The place stays reserved: the pool counts it.
     from tickets.selectors import pool_summary
 
