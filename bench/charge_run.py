@@ -116,12 +116,12 @@ def prepare(cycle_week: dt.date, count: int, customer: str, method: str, prefix:
 def run(cycle_id: int, concurrency: int) -> dict:
     from django.conf import settings
 
-    from payments import charging
+    from payments import run_execution
     from payments.models import ChargeAttempt
 
     settings.CHARGE_CONCURRENCY = concurrency
     started = time.perf_counter()
-    charging.run_charges(cycle_id, trigger="bench", early=True)
+    run_execution.run_charges(cycle_id, trigger="bench", early=True)
     elapsed = time.perf_counter() - started
     attempts = ChargeAttempt.objects.filter(preorder__cycle_id=cycle_id)
     return {

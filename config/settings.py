@@ -216,6 +216,8 @@ STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 30)
 # --- Email --------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Harry's Club <tickets@harrys.club>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where members write to the club: the last line of every email, and its Reply-To.
+CLUB_CONTACT_EMAIL = env_str("CLUB_CONTACT_EMAIL", "members@harrys.club")
 _resend_key = env_str("RESEND_API_KEY", "")
 _mailersend_token = env_str("MAILERSEND_API_TOKEN", "")
 _smtp_url = env_str("SMTP_URL", "")
@@ -306,6 +308,9 @@ if not _broker:
         # Broadcast messages (worker control); kombu's default is ./control in the cwd.
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
+        # kombu sleeps this long whenever the folder is empty; its 1 s default held a worker to
+        # about 4 tasks a second (ticket emails minutes after a run). A listdir costs little.
+        "polling_interval": 0.1,
     }
 else:
     # Redis: a task not acknowledged within this time is given to another worker. Longer than
@@ -325,6 +330,18 @@ CHARGE_CONCURRENCY = env_int("CHARGE_CONCURRENCY", 24)
 CHARGE_RATE_PER_SECOND = env_int("CHARGE_RATE_PER_SECOND", 24)
 # A charge attempt with no answer for this long is settled by asking Stripe.
 CHARGE_STALE_AFTER_SECONDS = env_int("CHARGE_STALE_AFTER_SECONDS", 180)
+# The run fans out over this many Celery tasks ("shards"), each claiming and charging on any
+# worker process, on any machine; together they share one pace held in Redis.
+CHARGE_RUN_WORKERS = env_int("CHARGE_RUN_WORKERS", 4 if _broker else 1)
+CHARGE_RATE_LIMIT_URL = env_str("CHARGE_RATE_LIMIT_URL", env_str("REDIS_URL", ""))
+CHARGE_RATE_LIMIT_KEY = env_str("CHARGE_RATE_LIMIT_KEY", "presale-charge-rate")
+# A run whose heartbeat is older than this is interrupted (its worker died): the catch-up, every
+# CHARGE_CATCH_UP_SECONDS, starts another that settles and finishes its work.
+CHARGE_RUN_STALE_SECONDS = env_int("CHARGE_RUN_STALE_SECONDS", 60)
+CHARGE_CATCH_UP_SECONDS = env_int("CHARGE_CATCH_UP_SECONDS", 60)
+# Beat fires the run at the charge time by its own clock; a worker whose clock is behind by up
+# to this much still treats it as due.
+CHARGE_CLOCK_TOLERANCE_SECONDS = env_int("CHARGE_CLOCK_TOLERANCE_SECONDS", 60)
 
 
 # How often beat records that it is alive (operations/heartbeat.py).
@@ -348,7 +365,11 @@ def _beat_schedule() -> dict:
             ),
         },
         # Catch-up if beat or the workers were down at the charge time; a no-op otherwise.
-        "charge-run-catch-up": {"task": "payments.tasks.charge_due_cycles", "schedule": 300},
+        "charge-run-catch-up": {
+            "task": "payments.tasks.charge_due_cycles",
+            "schedule": CHARGE_CATCH_UP_SECONDS,
+            "options": {"expires": CHARGE_CATCH_UP_SECONDS},
+        },
         "reconcile-charges": {"task": "payments.tasks.reconcile_charges", "schedule": 120},
         # Authentication deadlines (PaymentIntents cancelled at Stripe), freed places offered to
         # the waitlist, and "not allocated" once a waitlist closes.

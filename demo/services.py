@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 
 from events.london import to_london
 from events.models import Event
@@ -78,6 +79,9 @@ def seed_demo() -> DemoLogins:
                 "starts_at": monday + dt.timedelta(days=days, hours=hour),
                 "description": DESCRIPTIONS[title],
                 "public_price_pence": price,
+                # Members without a ticket are pointed here: the Wednesday after the run.
+                "public_sale_url": f"https://tickets.harrys.club/{slugify(title)}",
+                "public_sale_at": monday + dt.timedelta(days=9, hours=10),
                 **discount,
             },
         )

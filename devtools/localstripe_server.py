@@ -4,7 +4,8 @@ localstripe's own CLI binds every interface and pickles its whole store to a sha
 temp folder on every write, which several instances then share and which slows down as data
 grows. This launcher binds loopback only, keeps everything in memory, and can register the
 app's webhook endpoint at start so signed events reach it. It also accepts the `customer`
-filter on the PaymentIntent list, as real Stripe does.
+filter on the PaymentIntent list and the `customer` and `payment_method` filters on the
+SetupIntent list, as real Stripe does.
 
     python -m devtools.localstripe_server --port 8420 \
         --webhook-url http://127.0.0.1:8000/payments/stripe/webhook/ --webhook-secret whsec_x
@@ -36,6 +37,24 @@ def _support_customer_filter() -> None:
     resources.PaymentIntent._api_list_all = classmethod(list_all)
 
 
+def _support_setup_intent_filters() -> None:
+    """Real Stripe lists a customer's SetupIntents for one card (`GET /v1/setup_intents?
+    customer=&payment_method=`); the app checks a saved card's off-session consent that way."""
+    original = resources.SetupIntent._api_list_all.__func__
+
+    def list_all(cls, url, limit=None, starting_after=None, customer=None, payment_method=None):
+        listing = original(cls, url, limit=limit, starting_after=starting_after)
+        listing._list = [
+            intent
+            for intent in listing._list
+            if (customer is None or intent.customer == customer)
+            and (payment_method is None or intent.payment_method == payment_method)
+        ]
+        return listing
+
+    resources.SetupIntent._api_list_all = classmethod(list_all)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -49,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
 
     _disable_persistence()
     _support_customer_filter()
+    _support_setup_intent_filters()
     if args.webhook_url:
         webhooks.register_webhook("presale", args.webhook_url, args.webhook_secret, None)
 

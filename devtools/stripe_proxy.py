@@ -89,6 +89,17 @@ _NOT_SAVED = frozenset({400, 401, 403, 404, 409, 429})
 _REPLAY_HEADERS = ("Content-Type", "Stripe-Version", "Request-Id")
 
 
+def peak_per_second(times: list[float]) -> int:
+    """The most of these moments that fall within any one second (a sliding window)."""
+    ordered = sorted(times)
+    peak, start = 0, 0
+    for end, moment in enumerate(ordered):
+        while ordered[start] <= moment - 1.0:
+            start += 1
+        peak = max(peak, end - start + 1)
+    return peak
+
+
 def endpoint_key(method: str, path: str) -> str:
     """The endpoint a request counts against, e.g. "POST /v1/payment_intents/{id}/confirm"."""
     parts = [
@@ -270,6 +281,9 @@ class ProxyStats:
     webhooks: Counter = field(default_factory=Counter)
     webhook_events: list[dict[str, Any]] = field(default_factory=list)  # as received
     webhook_deliveries: list[dict[str, Any]] = field(default_factory=list)  # each attempt
+    # Every PaymentIntent creation the stand-in saw, before any rate limit or fault: when (a
+    # monotonic second), the Idempotency-Key header and the metadata the app sent with it.
+    charge_requests: list[dict[str, Any]] = field(default_factory=list)
 
     _EVENT_LOG_LIMIT: typing.ClassVar = 100_000  # long benchmarks must not grow without bound
 
@@ -292,6 +306,10 @@ class ProxyStats:
             "authentication_402": self.authentication_402,
             "payment_intents_created": self.payment_intents_created,
             "payment_intents_by_preorder": dict(self.payment_intents_by_preorder),
+            "charge_requests": self.charge_requests,
+            "charge_requests_peak_per_second": peak_per_second(
+                [entry["at"] for entry in self.charge_requests]
+            ),
             "webhooks": {
                 "received": self.webhooks["received"],
                 "dropped": self.webhooks["dropped"],
@@ -436,6 +454,8 @@ class StripeProxy:
         endpoint = endpoint_key(request.method, request.path)
         self.stats.requests[endpoint] += 1
         transport = request.transport  # kept now: aiohttp clears it once the peer is gone
+        if endpoint == "POST /v1/payment_intents":
+            await self._record_charge_request(request)
 
         if config.latency_ms or config.jitter_ms:
             jitter = self._api_rng.uniform(-config.jitter_ms, config.jitter_ms)
@@ -506,6 +526,18 @@ class StripeProxy:
         response = self._respond(stored)
         response.headers["Idempotency-Key"] = key
         return response
+
+    async def _record_charge_request(self, request: web.Request) -> None:
+        form = urllib.parse.parse_qs((await request.read()).decode("utf-8", "replace"))
+        self.stats.log(
+            self.stats.charge_requests,
+            {
+                "at": time.monotonic(),
+                "idempotency_key": request.headers.get("Idempotency-Key"),
+                "charge_key": (form.get("metadata[charge_key]") or [None])[0],
+                "preorder_id": (form.get("metadata[preorder_id]") or [None])[0],
+            },
+        )
 
     def _rate_limited(self, endpoint: str) -> web.Response | None:
         config = self.config

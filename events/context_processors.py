@@ -10,4 +10,5 @@ def presale_cycle(request: HttpRequest) -> dict:
     return {
         "presale_cycle": SimpleLazyObject(current_cycle),
         "email_provider": settings.EMAIL_PROVIDER,
+        "contact_email": settings.CLUB_CONTACT_EMAIL,
     }

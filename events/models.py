@@ -92,6 +92,9 @@ class Event(models.Model):
     refill_mode = models.CharField(
         max_length=10, choices=RefillMode.choices, default=RefillMode.AUTOMATIC
     )
+    # Where and when tickets go on public sale: members without a ticket are pointed there.
+    public_sale_url = models.URLField(max_length=500, blank=True)
+    public_sale_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,6 +1,8 @@
 from django import forms
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm
 
+from members.models import Member
 from notifications.services import queue_email
 
 MAX_PASTE_CHARS = 50_000
@@ -25,10 +27,22 @@ class AcceptInvitationForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
+    def __init__(self, *args, email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
     def clean(self):
         data = super().clean()
-        if data.get("password") and data.get("password") != data.get("password_again"):
+        password = data.get("password")
+        if password and password != data.get("password_again"):
             self.add_error("password_again", "The two passwords are not the same.")
+        if password:
+            # The password rules are reported with every other error, in the first round.
+            candidate = Member(email=self.email, full_name=data.get("full_name", ""))
+            try:
+                password_validation.validate_password(password, user=candidate)
+            except forms.ValidationError as error:
+                self.add_error("password", error.messages)
         return data
 
 

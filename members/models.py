@@ -3,6 +3,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class MemberManager(BaseUserManager["Member"]):
@@ -43,6 +44,11 @@ class Member(AbstractBaseUser, PermissionsMixin):
     date_joined = models.DateTimeField(default=timezone.now)
     # One Stripe Customer per member, created on the first pre-order and reused ever after.
     stripe_customer_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Raised to sign out every other session ("Sign out everywhere else"): it is part of the
+    # session's auth hash, like the password.
+    session_epoch = models.PositiveIntegerField(default=0)
+    # Set when the member left the club: the row stays, pseudonymised (docs/member-data.md).
+    left_at = models.DateTimeField(null=True, blank=True)
 
     objects = MemberManager()
 
@@ -69,6 +75,25 @@ class Member(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return f"{self.full_name} <{self.email}>"
+
+    def _session_hash(self, secret=None) -> str:
+        # Epoch 0 keeps Django's own hash, so sessions made before this field stay valid.
+        value = self.password if not self.session_epoch else f"{self.password}:{self.session_epoch}"
+        return salted_hmac(
+            "members.Member.session_auth_hash", value, secret=secret, algorithm="sha256"
+        ).hexdigest()
+
+    def get_session_auth_hash(self) -> str:
+        if not self.session_epoch:
+            return super().get_session_auth_hash()
+        return self._session_hash()
+
+    def get_session_auth_fallback_hash(self):
+        if not self.session_epoch:
+            yield from super().get_session_auth_fallback_hash()
+            return
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret=fallback_secret)
 
     def get_full_name(self) -> str:
         return self.full_name

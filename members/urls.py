@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from members import views
+from members import account_views, views
 from members.forms import QueuedPasswordResetForm
 
 app_name = "members"
@@ -45,4 +45,13 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("staff/invitations/", views.invitations, name="invitations"),
+    path("account/", account_views.account_page, name="account"),
+    path("account/details/", account_views.details, name="account_details"),
+    path("account/email/<str:token>/", account_views.confirm_email, name="confirm_email"),
+    path("account/password/", account_views.password, name="account_password"),
+    path("account/sessions/", account_views.sign_out_others, name="sign_out_others"),
+    path("account/cards/default/", account_views.default_card, name="default_card"),
+    path("account/cards/remove/", account_views.remove_card, name="remove_card"),
+    path("account/my-data.json", account_views.data_export, name="data_export"),
+    path("account/leave/", account_views.leave, name="leave"),
 ]

@@ -81,7 +81,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     except services.InvitationError as error:
         status = 404 if error.reason == "invalid" else 410
         return render(request, "members/invitation_invalid.html", {"error": error}, status=status)
-    form = AcceptInvitationForm(request.POST or None)
+    form = AcceptInvitationForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         try:
             member = services.accept_invitation(

@@ -20,15 +20,26 @@ logger = logging.getLogger(__name__)
 
 # Emails that carry a one-time secret link: once delivered, their stored copy is blanked so a
 # leaked database does not leak working links.
-SECRET_TEMPLATES = frozenset({"invitation", "password_reset"})
+SECRET_TEMPLATES = frozenset({"invitation", "password_reset", "email_change_confirm"})
 REDACTED = "[Removed after sending: this email held a one-time link.]"
 
 
+def contact_line() -> str:
+    return f"Questions? Write to {settings.CLUB_CONTACT_EMAIL} or reply to this email."
+
+
 def render_email(template: str, context: dict) -> tuple[str, str, str]:
-    context = {"site_url": settings.SITE_URL, **context}
+    """Subject, text and HTML of an email. Every one ends with the club's contact address (the
+    HTML layout carries it; the text gets it here, so no template can leave it out)."""
+    context = {
+        "site_url": settings.SITE_URL,
+        "contact_email": settings.CLUB_CONTACT_EMAIL,
+        **context,
+    }
     subject = render_to_string(f"emails/{template}_subject.txt", context, using="text")
     text = render_to_string(f"emails/{template}.txt", context, using="text")
     html = render_to_string(f"emails/{template}.html", context)
+    text = f"{text.rstrip()}\n\n--\n{contact_line()}\n"
     return " ".join(subject.split()), text, html
 
 
@@ -90,6 +101,7 @@ def _build_message(email: OutboundEmail) -> EmailMultiAlternatives:
         body=email.body_text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to_email],
+        reply_to=[settings.CLUB_CONTACT_EMAIL],
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")

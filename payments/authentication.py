@@ -198,7 +198,8 @@ def _fail_after_deadline(attempt_id: int, now: dt.datetime) -> bool:
         attempt.intent_cancelled_at = now
         attempt.save()
         preorder.failure_reason = f"{DEADLINE_CODE}: not confirmed by {london.when(deadline)}"
-        preorder.save(update_fields=["failure_reason"])
+        preorder.failure_code = DEADLINE_CODE
+        preorder.save(update_fields=["failure_reason", "failure_code"])
         transition_many(
             [preorder], Status.FAILED, actor=None, source="system",
             note=f"Authentication deadline passed; {attempt.payment_intent_id} cancelled",

@@ -4,17 +4,17 @@ Each pre-order is *claimed* (approved -> charging, with a ChargeAttempt row hold
 idempotency key) under a row lock with SKIP LOCKED before Stripe is called, so two runs, two
 workers or a rerun never charge one pre-order twice — even against a Stripe stand-in that
 ignores idempotency keys. Charges then go out concurrently (CHARGE_CONCURRENCY threads) under a
-shared token bucket (CHARGE_RATE_PER_SECOND). An attempt left without an answer (a crash, a
+pace shared by every worker (CHARGE_RATE_PER_SECOND; see payments/run_execution.py for how a run
+is fanned out over workers and survives their death). An attempt left without an answer (a crash, a
 timeout) is settled by asking Stripe for the PaymentIntent it created — by id, or by the key
 in its metadata — and is only sent again if Stripe never received it."""
 
 import datetime as dt
 import logging
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ from events.models import Event, PresaleCycle
 from notifications.models import OutboundEmail
 from payments import authentication, gateway
 from payments.models import ChargeAttempt, ChargeRun
-from payments.ratelimit import TokenBucket
+from payments.ratelimit import RateLimiter
 from payments.settlement import cancel_abandoned_intent, refund_unticketed, settle
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
@@ -116,8 +116,11 @@ def start_run(
 ) -> ChargeRun:
     """Lock decisions (pending -> not allocated, members told) and open a run record. Before the
     cycle's charge time only an explicit early start (staff, command) is allowed, and never
-    while members can still pre-order."""
+    while members can still pre-order. The schedule's own trigger allows for a worker clock up
+    to CHARGE_CLOCK_TOLERANCE_SECONDS behind beat's."""
     now = now or timezone.now()
+    if trigger == "schedule":
+        now += dt.timedelta(seconds=settings.CHARGE_CLOCK_TOLERANCE_SECONDS)
     cycle = PresaleCycle.objects.get(pk=cycle_id)
     if now < cycle.window_ends_at:
         raise ChargeRunError(
@@ -128,39 +131,6 @@ def start_run(
         raise ChargeRunError(f"The charge run is due at {london.when(cycle.charge_at)}.")
     lock_decisions(cycle.pk)
     return ChargeRun.objects.create(cycle=cycle, trigger=trigger, triggered_by=actor)
-
-
-def execute_run(run_id: int) -> ChargeRun:
-    """Charge everything still approved in the run's cycle, then settle what was left hanging.
-    Safe to run twice, or two at once: each pre-order is claimed by exactly one of them."""
-    run = ChargeRun.objects.select_related("cycle").get(pk=run_id)
-    reconcile(cycle_id=run.cycle_id)
-    # No burst: paced evenly, a window of any one second never sees more than the rate.
-    bucket = TokenBucket(settings.CHARGE_RATE_PER_SECOND, burst=1)
-    concurrency = settings.CHARGE_CONCURRENCY
-    in_flight: set[Future] = set()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        # A pipeline, not batches: new pre-orders are claimed as soon as charges finish, so a
-        # slow answer never holds the others back. Claims stay small (twice the concurrency)
-        # so that a second run or worker can share the work.
-        while True:
-            if len(in_flight) < 2 * concurrency:
-                claimed = claim_batch(run, 2 * concurrency - len(in_flight))
-                run.claimed += len(claimed)
-                in_flight |= {pool.submit(_charge_in_thread, pk, bucket) for pk in claimed}
-                if claimed:
-                    continue
-            if not in_flight:
-                break
-            _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-    run.finished_at = timezone.now()
-    run.save(update_fields=["claimed", "finished_at"])
-    return run
-
-
-def run_charges(cycle_id: int, *, trigger: str, actor=None, early: bool = False) -> ChargeRun:
-    run = start_run(cycle_id, trigger=trigger, actor=actor, early=early)
-    return execute_run(run.pk)
 
 
 def claim_batch(run: ChargeRun, size: int) -> list[int]:
@@ -198,19 +168,7 @@ def claim_batch(run: ChargeRun, size: int) -> list[int]:
     return [attempt.pk for attempt in attempts]
 
 
-def _charge_in_thread(attempt_id: int, bucket: TokenBucket) -> None:
-    try:
-        charge_attempt(attempt_id, bucket)
-    except Exception:
-        # One pre-order's trouble must not stop the run; its attempt stays open and
-        # reconciliation settles it.
-        logger.exception("Charge attempt %s failed unexpectedly", attempt_id)
-    finally:
-        close_old_connections()
-        connection.close()
-
-
-def charge_attempt(attempt_id: int, bucket: TokenBucket | None = None) -> None:
+def charge_attempt(attempt_id: int, limiter: RateLimiter | None = None) -> None:
     """Call Stripe for a claimed attempt and settle the answer. Without an answer, leave it."""
     attempt = ChargeAttempt.objects.select_related("preorder").get(pk=attempt_id)
     if attempt.status != ChargeAttempt.Status.STARTED:
@@ -227,7 +185,7 @@ def charge_attempt(attempt_id: int, bucket: TokenBucket | None = None) -> None:
                 "cycle_id": str(preorder.cycle_id),
                 "charge_key": attempt.idempotency_key,
             },
-            before_each_try=bucket.acquire if bucket is not None else None,
+            before_each_try=limiter.acquire if limiter is not None else None,
         )
     except gateway.StripeUnavailable:
         logger.warning("No answer from Stripe for %s; reconciliation will settle it", attempt)
@@ -242,17 +200,23 @@ def charge_attempt(attempt_id: int, bucket: TokenBucket | None = None) -> None:
 
 
 def reconcile(
-    *, cycle_id: int | None = None, older_than: dt.timedelta | None = None
+    *,
+    cycle_id: int | None = None,
+    older_than: dt.timedelta | None = None,
+    include_interrupted: bool = False,
 ) -> dict[str, int]:
     """Settle attempts that have had no answer for a while by asking Stripe, and refund paid
     pre-orders that could not get a ticket. Attempts younger than `older_than` (default:
-    CHARGE_STALE_AFTER_SECONDS) are left alone: another worker may still be waiting on them."""
+    CHARGE_STALE_AFTER_SECONDS) are left alone: another worker may still be waiting on them —
+    unless their run is known to be dead (`include_interrupted`)."""
     if older_than is None:
         older_than = dt.timedelta(seconds=settings.CHARGE_STALE_AFTER_SECONDS)
     cutoff = timezone.now() - older_than
-    stale = ChargeAttempt.objects.filter(
-        status=ChargeAttempt.Status.STARTED, created_at__lte=cutoff
-    ).select_related("preorder")
+    unanswered = Q(created_at__lte=cutoff)
+    if include_interrupted:
+        unanswered |= Q(run__interrupted_at__isnull=False)
+    stale = ChargeAttempt.objects.filter(unanswered, status=ChargeAttempt.Status.STARTED)
+    stale = stale.select_related("preorder")
     if cycle_id is not None:
         stale = stale.filter(preorder__cycle_id=cycle_id)
     counts = {"settled": 0, "resent": 0, "unreachable": 0, "refunded": 0}
@@ -371,15 +335,25 @@ def report(cycle_id: int) -> RunReport:
 
 
 def due_cycles(now: dt.datetime | None = None) -> list[int]:
-    """Cycles whose charge time has passed (within a week) and that still have approved
-    pre-orders or were never started, unless a run of theirs is under way."""
-    now = now or timezone.now()
-    busy = ChargeRun.objects.filter(
-        finished_at__isnull=True, started_at__gte=now - dt.timedelta(hours=1)
-    ).values("cycle_id")
+    """Cycles whose charge time has passed (within a week, allowing for a worker clock a little
+    behind beat's) that were never started, still have approved pre-orders, or have charges
+    that an interrupted run left in flight — unless a live run of theirs is under way. (Runs
+    that stopped beating are marked interrupted by run_execution.recover_stalled_runs first.)"""
+    now = (now or timezone.now()) + dt.timedelta(seconds=settings.CHARGE_CLOCK_TOLERANCE_SECONDS)
+    busy = ChargeRun.objects.filter(finished_at__isnull=True, interrupted_at__isnull=True).values(
+        "cycle_id"
+    )
+    left_in_flight = Q(
+        charge_runs__interrupted_at__isnull=False,
+        charge_runs__attempts__status=ChargeAttempt.Status.STARTED,
+    )
     return list(
         PresaleCycle.objects.filter(charge_at__lte=now, charge_at__gte=now - dt.timedelta(days=7))
-        .filter(Q(charge_run_started_at__isnull=True) | Q(preorders__status=Status.APPROVED))
+        .filter(
+            Q(charge_run_started_at__isnull=True)
+            | Q(preorders__status=Status.APPROVED)
+            | left_in_flight
+        )
         .exclude(pk__in=busy)
         .distinct()
         .values_list("pk", flat=True)

@@ -53,6 +53,8 @@ class CardDetails:
     customer_id: str | None
     brand: str
     last4: str
+    exp_month: int = 0
+    exp_year: int = 0
 
 
 @cache
@@ -103,6 +105,13 @@ def create_customer(*, email: str, name: str, member_id: int) -> str:
     return customer.id
 
 
+def update_customer(customer_id: str, *, email: str, name: str) -> None:
+    try:
+        client().v1.customers.update(customer_id, params={"email": email, "name": name})
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+
+
 def create_setup_intent(*, customer_id: str, member_id: int) -> SetupIntentHandle:
     try:
         intent = client().v1.setup_intents.create(
@@ -139,18 +148,94 @@ def retrieve_setup_intent(setup_intent_id: str) -> SetupIntentState:
     )
 
 
+def _card_details(method) -> CardDetails:
+    card = method.card if method.type == "card" else None
+    customer = method.customer
+    return CardDetails(
+        payment_method_id=method.id,
+        customer_id=customer if isinstance(customer, str) or customer is None else customer.id,
+        brand=(card.brand if card else "") or "",
+        last4=(card.last4 if card else "") or "",
+        exp_month=int(card.exp_month or 0) if card else 0,
+        exp_year=int(card.exp_year or 0) if card else 0,
+    )
+
+
 def retrieve_card(payment_method_id: str) -> CardDetails:
     try:
         method = client().v1.payment_methods.retrieve(payment_method_id)
     except stripe.StripeError as error:
         raise _translate(error) from error
-    card = method.card
-    return CardDetails(
-        payment_method_id=method.id,
-        customer_id=method.customer if isinstance(method.customer, str) else None,
-        brand=(card.brand if card else "") or "",
-        last4=(card.last4 if card else "") or "",
-    )
+    return _card_details(method)
+
+
+# --- Saved cards: the Customer's attached card payment methods, as Stripe holds them ---------
+
+
+@dataclass(frozen=True)
+class CustomerCards:
+    default_payment_method_id: str | None
+    cards: tuple[CardDetails, ...]
+
+
+def customer_cards(customer_id: str) -> CustomerCards:
+    """The cards attached to a Customer (newest first) and the one marked as its default."""
+    try:
+        customer = client().v1.customers.retrieve(customer_id)
+        page = client().v1.payment_methods.list(
+            params={"customer": customer_id, "type": "card", "limit": 100}
+        )
+        cards = tuple(_card_details(method) for method in page.auto_paging_iter())
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    settings_ = getattr(customer, "invoice_settings", None)
+    default = getattr(settings_, "default_payment_method", None) if settings_ else None
+    if default is not None and not isinstance(default, str):
+        default = default.id
+    return CustomerCards(default_payment_method_id=default or None, cards=cards)
+
+
+def saved_for_off_session(customer_id: str, payment_method_id: str) -> bool:
+    """Whether Stripe holds a succeeded off-session SetupIntent of this Customer for this card:
+    the cardholder's consent to be charged when not present."""
+    try:
+        page = client().v1.setup_intents.list(
+            params={"customer": customer_id, "payment_method": payment_method_id, "limit": 100}
+        )
+        return any(
+            intent.status == "succeeded" and intent.usage == "off_session"
+            for intent in page.auto_paging_iter()
+        )
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+
+
+def set_default_card(customer_id: str, payment_method_id: str) -> None:
+    try:
+        client().v1.customers.update(
+            customer_id,
+            params={"invoice_settings": {"default_payment_method": payment_method_id}},
+        )
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+
+
+def detach_payment_method(payment_method_id: str) -> None:
+    try:
+        client().v1.payment_methods.detach(payment_method_id)
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+
+
+def delete_customer(customer_id: str) -> None:
+    """Delete a Customer (and with it, at Stripe, its saved cards). Already gone is fine."""
+    try:
+        client().v1.customers.delete(customer_id)
+    except stripe.InvalidRequestError as error:
+        if error.http_status != 404:
+            raise _translate(error) from error
+    except stripe.StripeError as error:
+        raise _translate(error) from error
 
 
 def attach_payment_method(payment_method_id: str, customer_id: str) -> None:

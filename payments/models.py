@@ -54,12 +54,31 @@ class ChargeRun(models.Model):
     trigger = models.CharField(max_length=20, default="schedule")  # schedule / staff / command
     claimed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # How many Celery tasks the run fanned out to, and the last sign of life from any of them:
+    # a run whose heartbeat stops is marked interrupted, and the catch-up starts another.
+    workers = models.PositiveSmallIntegerField(default=1)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    interrupted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        constraints = [
+            # A run ends one way: it finished, or its workers died and it was interrupted.
+            models.CheckConstraint(
+                condition=models.Q(finished_at__isnull=True)
+                | models.Q(interrupted_at__isnull=True),
+                name="charge_run_finished_or_interrupted",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Charge run {self.pk} for {self.cycle}"
+
+    @property
+    def state(self) -> str:
+        if self.finished_at:
+            return "finished"
+        return "interrupted" if self.interrupted_at else "running"
 
 
 class ChargeAttempt(models.Model):

@@ -1,8 +1,22 @@
-"""A token bucket shared by the threads of one charge run, to stay under Stripe's per-endpoint
-limit (25 PaymentIntent creations a second). The SDK still retries a 429 with backoff."""
+"""Pacing the charge run under Stripe's per-endpoint limit (25 PaymentIntent creations a second).
+
+Two limiters with one method, `acquire()`, which blocks until the caller may send one request:
+- `TokenBucket`, in-process, for the threads of one process (the embedded default: one worker);
+- `RedisRateLimiter`, shared by every thread of every process on every machine that points at
+  the same Redis: the run fans out over Celery workers, and together they must stay under the
+  limit. It is GCRA (a token bucket kept as one timestamp), done atomically in a Lua script on
+  Redis's own clock, so machines whose clocks disagree still share one pace.
+`charge_rate_limiter()` picks one from the settings. The SDK still retries a 429 with backoff."""
 
 import threading
 import time
+from typing import Protocol
+
+from django.conf import settings
+
+
+class RateLimiter(Protocol):
+    def acquire(self) -> None: ...
 
 
 class TokenBucket:
@@ -24,3 +38,49 @@ class TokenBucket:
                     return
                 wait = (1 - self._tokens) / self.rate
             time.sleep(wait)
+
+
+# KEYS[1]: the limiter's key. ARGV[1]: microseconds between requests; ARGV[2]: burst (requests
+# that may go at once). Returns 0 when the caller may go now, else microseconds to wait. The key
+# holds the "theoretical arrival time" of the next request; it expires when idle.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = interval * (tonumber(ARGV[2]) - 1)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local wait = tat - tolerance - now
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil((tat + interval - now) / 1000) + 1000)
+return 0
+"""
+
+
+class RedisRateLimiter:
+    def __init__(self, client, key: str, rate_per_second: float, burst: int = 1) -> None:
+        self.key = key
+        self.interval_us = max(1, round(1_000_000 / float(rate_per_second)))
+        self.burst = max(1, int(burst))
+        self._script = client.register_script(_GCRA)
+
+    def acquire(self) -> None:
+        while True:
+            wait_us = int(self._script(keys=[self.key], args=[self.interval_us, self.burst]))
+            if wait_us <= 0:
+                return
+            time.sleep(wait_us / 1_000_000)
+
+
+def charge_rate_limiter() -> RateLimiter:
+    """The pace for PaymentIntent creations: shared through Redis when CHARGE_RATE_LIMIT_URL
+    (default: REDIS_URL) is set, else this process's own. No burst: paced evenly, any one-second
+    window sees at most the rate."""
+    rate = settings.CHARGE_RATE_PER_SECOND
+    url = settings.CHARGE_RATE_LIMIT_URL
+    if not url:
+        return TokenBucket(rate, burst=1)
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return RedisRateLimiter(client, f"{settings.CHARGE_RATE_LIMIT_KEY}:payment_intents", rate)

@@ -7,7 +7,7 @@ import logging
 from django.db.models import Q
 
 from events.models import Event, PresaleCycle
-from payments import charging
+from payments import run_execution
 from payments.models import ChargeRun
 from preorders import waitlist
 from preorders.states import Status
@@ -32,7 +32,7 @@ def charge_approved(cycle_id: int, *, actor=None) -> ChargeRun | None:
     ).exists():
         return None
     run = ChargeRun.objects.create(cycle_id=cycle_id, trigger="waitlist", triggered_by=actor)
-    return charging.execute_run(run.pk)
+    return run_execution.execute_run(run.pk)
 
 
 def refill_due() -> dict[str, int]:

@@ -19,7 +19,8 @@ class CardSetupError(Exception):
 
 @dataclass(frozen=True)
 class VerifiedCard:
-    setup_intent_id: str
+    # None for a card saved earlier (no new SetupIntent); see payments.cards.
+    setup_intent_id: str | None
     customer_id: str
     payment_method_id: str
     brand: str

@@ -107,7 +107,8 @@ def _apply_outcome(attempt: ChargeAttempt, outcome, *, source: str, now) -> bool
         if outcome.failure_message
         else outcome.failure_code
     )[:500]
-    preorder.save(update_fields=["failure_reason"])
+    preorder.failure_code = outcome.failure_code[:100]
+    preorder.save(update_fields=["failure_reason", "failure_code"])
     transition_many(
         [preorder], Status.FAILED, actor=None, source=source,
         note=preorder.failure_reason, now=now,

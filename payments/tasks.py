@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from payments import authentication, charging, refill
+from payments import authentication, charging, refill, run_execution
 from payments.models import StripeEvent
 from payments.stripe_events import process_event
 
@@ -15,8 +15,9 @@ logger = logging.getLogger(__name__)
 
 @shared_task(ignore_result=True)
 def charge_due_cycles() -> list[int]:
-    """Fired by beat at the charge time (Tuesday 19:00 London) and every few minutes after, as
-    a catch-up if beat or the workers were down at 19:00."""
+    """Fired by beat at the charge time (Tuesday 19:00 London) and every minute after, as a
+    catch-up: for runs that beat or the workers missed, and runs whose workers died."""
+    run_execution.recover_stalled_runs()
     runs = []
     for cycle_id in charging.due_cycles():
         try:
@@ -32,7 +33,16 @@ def charge_due_cycles() -> list[int]:
 
 @shared_task(ignore_result=True)
 def execute_charge_run(run_id: int) -> None:
-    charging.execute_run(run_id)
+    """Settle what earlier runs left, then fan the run out: one task per shard, each taken by
+    whichever worker is free, on any machine."""
+    for _ in range(run_execution.begin(run_id)):
+        charge_run_shard.delay(run_id)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def charge_run_shard(run_id: int) -> int:
+    """Returns how many pre-orders this shard claimed (in the worker's log)."""
+    return run_execution.work(run_id)
 
 
 @shared_task(ignore_result=True)

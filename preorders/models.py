@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from events import london
 from preorders.states import Status
@@ -23,14 +24,18 @@ class PreOrder(models.Model):
     currency = models.CharField(max_length=3, default="gbp")
     stripe_customer_id = models.CharField(max_length=255)
     payment_method_id = models.CharField(max_length=255)
-    setup_intent_id = models.CharField(max_length=255, unique=True)
+    # The SetupIntent that saved the card for this pre-order; null when the member chose a card
+    # saved earlier (checked with Stripe, no new SetupIntent).
+    setup_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     card_brand = models.CharField(max_length=32, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
-    # Why a charge failed, as Stripe put it (e.g. "card_declined: Your card was declined.").
+    # Why a charge failed, as Stripe put it (e.g. "card_declined: Your card was declined."), and
+    # Stripe's code alone: for staff. Members read payments.failure_reasons' sentence instead.
     failure_reason = models.CharField(max_length=500, blank=True)
     # Place in the event's waitlist (1 = next in line), recorded when decisions lock: first
     # come first served, or the full ranking of the event's seeded ballot.
     waitlist_position = models.PositiveIntegerField(null=True, blank=True)
+    failure_code = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
@@ -53,6 +58,9 @@ class PreOrder(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(payment_method_id="") & ~models.Q(stripe_customer_id=""),
                 name="preorder_has_card_and_customer",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(setup_intent_id=""), name="preorder_setup_intent_not_blank"
             ),
         ]
         indexes = [
@@ -79,6 +87,23 @@ class PreOrder(models.Model):
         if self.status == Status.REFUNDED:
             return "Refunded"
         return "Not charged"
+
+    @cached_property
+    def charged_at(self):
+        """When the payment succeeded (None if it has not)."""
+        attempt = self.charge_attempts.filter(status="succeeded").only("finished_at").first()
+        return attempt.finished_at if attempt else None
+
+    @property
+    def card_label(self) -> str:
+        return f"{self.card_brand.title() or 'Card'} •••• {self.card_last4}"
+
+    @property
+    def failure_sentence(self) -> str:
+        """Why the payment failed, in plain words for the member (never Stripe's code)."""
+        from payments.failure_reasons import member_sentence
+
+        return member_sentence(self.failure_code)
 
     @property
     def awaiting_attempt(self):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from events import london
 from events.models import Event
 from notifications.services import queue_email
+from payments.cards import verify_saved_card
 from payments.services import CardSetupError, VerifiedCard, verify_card_setup
 from preorders import selectors
 from preorders.models import PreOrder, PreOrderLogEntry
@@ -116,17 +117,44 @@ def _open_event(event_id: object, now: dt.datetime) -> Event:
     return event
 
 
-def place_preorder(member: Member, event_id: object, setup_intent_id: object) -> PreOrder:
+def _lock_member(member: Member) -> None:
+    """Serialises a member's card choices with the removal of a card (members.account), so a
+    pre-order cannot take up a card in the instant it is being detached."""
+    Member.objects.select_for_update().filter(pk=member.pk).first()
+
+
+def _verified_card(
+    member: Member, setup_intent_id: object, payment_method_id: object
+) -> VerifiedCard:
+    """A new card (a SetupIntent the browser confirmed) or a saved one, checked with Stripe.
+    A saved card is checked under the member's row lock: call inside a transaction."""
+    try:
+        if payment_method_id:
+            _lock_member(member)
+            return verify_saved_card(member, payment_method_id)
+        return verify_card_setup(member, setup_intent_id)
+    except CardSetupError as error:
+        raise PreorderError(error.message) from error
+
+
+def place_preorder(
+    member: Member,
+    event_id: object,
+    setup_intent_id: object = None,
+    *,
+    payment_method_id: object = None,
+) -> PreOrder:
+    """Place the member's one pre-order of the week, paid later by a new card (a confirmed
+    SetupIntent) or by a card saved earlier (its payment method id), never both."""
     now = timezone.now()
     event = _open_event(event_id, now)
     if selectors.live_preorder(member, event.cycle) is not None:
         raise PreorderError("You already have a pre-order this week. You can edit or cancel it.")
-    try:
-        card = verify_card_setup(member, setup_intent_id)
-    except CardSetupError as error:
-        raise PreorderError(error.message) from error
+    if bool(setup_intent_id) == bool(payment_method_id):
+        raise PreorderError("Please choose one of your saved cards or enter a new card.")
     try:
         with transaction.atomic():
+            card = _verified_card(member, setup_intent_id, payment_method_id)
             # The window may have closed while Stripe was answering.
             event = _open_event(event.pk, timezone.now())
             preorder = PreOrder.objects.create(
@@ -148,7 +176,11 @@ def place_preorder(member: Member, event_id: object, setup_intent_id: object) ->
                 actor=member,
                 action="placed",
                 to_status=Status.PENDING,
-                note=f"{event.title}, {card.brand} •••• {card.last4}, {preorder.amount_pence}p",
+                note=(
+                    f"{event.title}, {card.brand} •••• {card.last4}"
+                    f"{' (saved card)' if card.setup_intent_id is None else ''}, "
+                    f"{preorder.amount_pence}p"
+                ),
             )
             _email_member(preorder, "preorder_placed")
     except IntegrityError as error:
@@ -178,17 +210,22 @@ def _editable(member: Member, preorder_id: object) -> PreOrder:
 
 
 def edit_preorder(
-    member: Member, preorder_id: object, *, event_id: object, setup_intent_id: object = None
+    member: Member,
+    preorder_id: object,
+    *,
+    event_id: object,
+    setup_intent_id: object = None,
+    payment_method_id: object = None,
 ) -> PreOrder:
-    """Switch to another event of the same cycle and/or replace the card."""
-    card: VerifiedCard | None = None
-    if setup_intent_id:
-        try:
-            card = verify_card_setup(member, setup_intent_id)
-        except CardSetupError as error:
-            raise PreorderError(error.message) from error
+    """Switch to another event of the same cycle and/or to another card: a new one (a confirmed
+    SetupIntent) or one saved earlier."""
+    if setup_intent_id and payment_method_id:
+        raise PreorderError("Please choose one of your saved cards or enter a new card.")
     try:
         with transaction.atomic():
+            card: VerifiedCard | None = None
+            if setup_intent_id or payment_method_id:
+                card = _verified_card(member, setup_intent_id, payment_method_id)
             preorder = _editable(member, preorder_id)
             event = _open_event(event_id, timezone.now())
             if event.cycle_id != preorder.cycle_id:
@@ -198,7 +235,7 @@ def edit_preorder(
                 changes.append(f"event {preorder.event.title} → {event.title}")
                 preorder.event = event
                 preorder.amount_pence = event.member_price_pence
-            if card is not None and card.setup_intent_id != preorder.setup_intent_id:
+            if card is not None and card.payment_method_id != preorder.payment_method_id:
                 changes.append(
                     f"card {preorder.card_brand} •••• {preorder.card_last4} → "
                     f"{card.brand} •••• {card.last4}"

@@ -9,4 +9,5 @@ urlpatterns = [
     path("pre-orders/<row_id:preorder_id>/", views.detail, name="detail"),
     path("pre-orders/<row_id:preorder_id>/edit/", views.edit, name="edit"),
     path("pre-orders/<row_id:preorder_id>/cancel/", views.cancel, name="cancel"),
+    path("pre-orders/<row_id:preorder_id>/calendar.ics", views.calendar, name="calendar"),
 ]

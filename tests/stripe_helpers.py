@@ -83,3 +83,45 @@ def payment_intents_by_preorder(stripe_url: str) -> dict[str, int]:
         if not page.get("has_more") or not page["data"]:
             return counts
         starting_after = page["data"][-1]["id"]
+
+
+def stripe_post(stripe_url: str, path: str, data: dict | None = None) -> dict:
+    """A call with the secret key, as the Stripe dashboard or another integration would make."""
+    response = requests.post(
+        f"{stripe_url}/v1/{path}", data=data or {}, auth=("sk_test_presale_tests", ""), timeout=10
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def setup_intent_count(stripe_url: str) -> int:
+    return len(stripe_get(stripe_url, "setup_intents?limit=100")["data"])
+
+
+def save_card(stripe_url: str, member, number: str = SUCCEEDS) -> str:
+    """Save a card for `member` as the pre-order form does; returns its payment method id."""
+    from payments.services import verify_card_setup
+
+    return verify_card_setup(
+        member, new_confirmed_setup_intent(stripe_url, member, number)
+    ).payment_method_id
+
+
+def attach_card_without_consent(
+    stripe_url: str, customer_id: str, *, exp_year: int = 2034, number: str = SUCCEEDS
+) -> str:
+    """A card attached to a Customer without an off-session SetupIntent (e.g. by another
+    integration), or an expired one."""
+    method = stripe_post(
+        stripe_url,
+        "payment_methods",
+        {
+            "type": "card",
+            "card[number]": number,
+            "card[exp_month]": "1",
+            "card[exp_year]": str(exp_year),
+            "card[cvc]": "123",
+        },
+    )
+    stripe_post(stripe_url, f"payment_methods/{method['id']}/attach", {"customer": customer_id})
+    return method["id"]

@@ -36,6 +36,7 @@ import time_machine
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
 from django.test import Client
@@ -47,6 +48,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from events.models import PresaleCycle
 from members import services as member_services
+from members.account import EMAIL_CHANGE_SALT
 from members.models import Invitation, Member
 from notifications.models import OutboundEmail, OutboxMessage
 from payments.models import StripeEvent
@@ -120,6 +122,7 @@ class World:
     outbox_message: OutboxMessage
     outbound_email: OutboundEmail
     invite_token: str
+    email_change_token: str
     reset_uid: str
     reset_token: str
 
@@ -181,6 +184,10 @@ def world(stripe_server, make_member, make_staff, make_event, open_cycle) -> Wor
         outbox_message=outbox_message,
         outbound_email=outbound_email,
         invite_token=invite_token,
+        email_change_token=signing.dumps(
+            {"m": member_a.pk, "from": member_a.email, "to": "new-a@example.com"},
+            salt=EMAIL_CHANGE_SALT,
+        ),
         reset_uid=urlsafe_base64_encode(force_bytes(member_a.pk)),
         reset_token=default_token_generator.make_token(member_a),
     )
@@ -198,6 +205,7 @@ FILLERS: dict[str, Callable[[World], object]] = {
 }
 FILLERS_BY_URL: dict[str, dict[str, Callable[[World], object]]] = {
     "members:accept": {"token": lambda w: w.invite_token},
+    "members:confirm_email": {"token": lambda w: w.email_change_token},
     "members:password_reset_confirm": {
         "uidb64": lambda w: w.reset_uid,
         "token": lambda w: w.reset_token,
@@ -205,6 +213,15 @@ FILLERS_BY_URL: dict[str, dict[str, Callable[[World], object]]] = {
 }
 # Member pages whose argument is member A's pre-order: nobody else may see it.
 OWNED_BY_A = frozenset({"preorder_id"})
+# Member actions that only take a POST (an empty one is refused or changes nothing).
+MEMBER_POST_ONLY = frozenset(
+    {
+        "members:account_details",
+        "members:account_password",
+        "members:sign_out_others",
+        "members:default_card",
+    }
+)
 
 
 # --- Walking the resolver -----------------------------------------------------------------------
@@ -420,7 +437,21 @@ def expectations(route: Route, path: str, world: World) -> list[tuple[str, str, 
         ]
     # Member pages.
     checks = [("GET", "anonymous", to_login())]
-    if OWNED_BY_A & set(route.arguments):
+    if name == "preorders:calendar":
+        # Member A's pre-order is pending: no ticket, so no calendar entry for anyone.
+        checks += [("GET", role, status(404)) for role in SIGNED_IN]
+    elif name in MEMBER_POST_ONLY:
+        checks += [("GET", role, status(405)) for role in SIGNED_IN]
+        checks += [("POST", "anonymous", nothing_changes(to_login()))]
+        checks += [("POST", role, nothing_changes(status(302, 400))) for role in SIGNED_IN]
+    elif name == "members:remove_card":
+        # Without a card of theirs, back to the account page with a message.
+        checks += [("GET", role, redirect_to(reverse("members:account"))) for role in SIGNED_IN]
+    elif name == "members:confirm_email":
+        # The link is member A's: anyone else signed in is told it is for another account.
+        checks += [("GET", "member_a", status(200))]
+        checks += [("GET", role, status(400)) for role in SIGNED_IN if role != "member_a"]
+    elif OWNED_BY_A & set(route.arguments):
         checks += [
             ("GET", "member_a", status(200)),
             *(("GET", role, status(404)) for role in SIGNED_IN if role != "member_a"),

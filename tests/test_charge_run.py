@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.core import mail
 
-from payments import charging
+from payments import charging, run_execution
 from payments.models import ChargeAttempt
 from preorders.models import PreOrder
 from preorders.states import Status
@@ -23,7 +23,7 @@ def test_a_good_card_is_charged_once_gets_a_ticket_and_an_email(
     preorder = approved_preorder_factory(SUCCEEDS)
     mail.outbox.clear()
     close_window(preorder.cycle_id)
-    charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
 
     preorder = PreOrder.objects.get(pk=preorder.pk)
     assert preorder.status == Status.TICKET_SENT
@@ -46,7 +46,7 @@ def test_an_off_session_decline_fails_the_preorder_and_says_so(approved_preorder
     preorder = approved_preorder_factory(DECLINED_OFF_SESSION)
     mail.outbox.clear()
     close_window(preorder.cycle_id)
-    charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
     preorder = PreOrder.objects.get(pk=preorder.pk)
     assert preorder.status == Status.FAILED
     assert "card_declined" in preorder.failure_reason
@@ -60,7 +60,7 @@ def test_the_run_report_adds_up(approved_preorder_factory):
     good = [approved_preorder_factory(SUCCEEDS) for _ in range(3)]
     bad = approved_preorder_factory(DECLINED_OFF_SESSION)
     close_window(bad.cycle_id)
-    charging.run_charges(bad.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(bad.cycle_id, trigger="test", early=True)
     report = charging.report(bad.cycle_id)
     assert (report.charged, report.paid, report.failed, report.in_flight) == (4, 3, 1, 0)
     assert report.total_taken_pence == 3 * 2250
@@ -87,7 +87,7 @@ def test_a_3ds_card_saved_with_authentication_fails_off_session(
     )
     close_window(event.cycle_id)
     approve(event.pk, [preorder.pk], actor=None)
-    charging.run_charges(event.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
     preorder = PreOrder.objects.get(pk=preorder.pk)
     assert preorder.status == Status.FAILED
     assert preorder.failure_reason.startswith("authentication_required")
@@ -106,7 +106,7 @@ def test_pending_preorders_are_not_charged_and_members_are_told(
     pending = approved_preorder_factory(SUCCEEDS, approve=False)
     mail.outbox.clear()
     close_window(approved.cycle_id)
-    charging.run_charges(approved.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(approved.cycle_id, trigger="test", early=True)
     pending = PreOrder.objects.get(pk=pending.pk)
     assert pending.status == Status.NOT_ALLOCATED
     assert not ChargeAttempt.objects.filter(preorder=pending).exists()
@@ -119,10 +119,10 @@ def test_the_run_refuses_to_start_while_the_window_is_open_or_before_it_is_due(
 ):
     preorder = approved_preorder_factory(SUCCEEDS)
     with pytest.raises(charging.ChargeRunError, match="close the window"):
-        charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+        run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
     close_window(preorder.cycle_id)
     with pytest.raises(charging.ChargeRunError, match="due at 7PM Tuesday"):
-        charging.run_charges(preorder.cycle_id, trigger="schedule")
+        run_execution.run_charges(preorder.cycle_id, trigger="schedule")
     assert PreOrder.objects.get(pk=preorder.pk).status == Status.APPROVED
     assert not ChargeAttempt.objects.exists()
 
@@ -156,7 +156,9 @@ def test_a_run_killed_after_claiming_is_resumed_without_double_charges(
         )
     assert set(PreOrder.objects.values_list("status", flat=True)) == {Status.CHARGING}
 
-    rerun = charging.execute_run(ChargeRun.objects.create(cycle_id=cycle_id, trigger="test").pk)
+    rerun = run_execution.execute_run(
+        ChargeRun.objects.create(cycle_id=cycle_id, trigger="test").pk
+    )
     assert rerun.claimed == 0  # nothing approved is left to claim; the stuck ones are too young
     counts = charging.reconcile(cycle_id=cycle_id, older_than=dt.timedelta(0))
     assert counts == {"settled": 2, "resent": 2, "unreachable": 0, "refunded": 0}

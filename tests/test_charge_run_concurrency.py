@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection
 
-from payments import charging, gateway
+from payments import charging, gateway, run_execution
 from payments.models import ChargeAttempt, ChargeRun
 from payments.settlement import settle
 from preorders.models import PreOrder
@@ -51,7 +51,7 @@ def test_two_runs_at_once_charge_every_preorder_exactly_once(
     second = ChargeRun.objects.create(cycle_id=cycle_id, trigger="test")
 
     errors = _in_threads(
-        lambda: charging.execute_run(first.pk), lambda: charging.execute_run(second.pk)
+        lambda: run_execution.execute_run(first.pk), lambda: run_execution.execute_run(second.pk)
     )
 
     assert errors == []

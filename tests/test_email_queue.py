@@ -455,7 +455,7 @@ def test_other_emails_keep_their_text_after_sending(provider, mailoutbox):
     assert email.status == OutboundEmail.Status.SENT
     assert "Keep me." in email.body_text
     assert email.body_html
-    assert services.SECRET_TEMPLATES == {"invitation", "password_reset"}
+    assert services.SECRET_TEMPLATES == {"invitation", "password_reset", "email_change_confirm"}
 
 
 # --- Delivery reports from the provider ----------------------------------------------------

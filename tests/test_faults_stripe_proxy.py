@@ -10,7 +10,7 @@ import pytest
 
 from devtools.stripe_proxy_runner import running_stripe_proxy
 from notifications.models import OutboundEmail
-from payments import charging
+from payments import charging, run_execution
 from payments.models import ChargeAttempt, StripeEvent
 from preorders.models import PreOrder
 from preorders.states import Status
@@ -57,7 +57,7 @@ def test_500s_timeouts_and_lost_answers_settle_exactly_once(
         drop_after=0.25, drop_after_endpoint=CHARGES,
     )  # fmt: skip
 
-    charging.run_charges(preorders[0].cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorders[0].cycle_id, trigger="test", early=True)
     faults = hard_day.stats()["faults"]
     assert sum(faults.values()) > 0, "the stand-in injected no fault: the test proves nothing"
     left_open = ChargeAttempt.objects.filter(status="started").count()
@@ -83,7 +83,7 @@ def test_with_the_sdk_retrying_lost_answers_are_replayed_not_recharged(
     settings.STRIPE_MAX_NETWORK_RETRIES = 3
     hard_day.configure(drop_after=0.5, drop_after_endpoint=CHARGES, error_500=0.3)
 
-    charging.run_charges(preorders[0].cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorders[0].cycle_id, trigger="test", early=True)
 
     stats = hard_day.stats()
     assert stats["replays"] > 0
@@ -99,7 +99,7 @@ def test_rate_limited_charges_are_retried_and_none_fails(
     settings.CHARGE_RATE_PER_SECOND = 100  # outrun the stand-in's limit on purpose
     hard_day.configure(rate_limit=4)
 
-    charging.run_charges(preorders[0].cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorders[0].cycle_id, trigger="test", early=True)
 
     assert hard_day.stats()["rate_limited"] > 0
     assert dict(PreOrder.objects.values_list("pk", "status")) == _expected(preorders, cards)
@@ -124,7 +124,7 @@ def test_webhooks_late_twice_shuffled_or_lost_change_nothing_twice(
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     hard_day.configure(drop_after=0.3, drop_after_endpoint=CHARGES)
 
-    charging.run_charges(preorders[0].cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorders[0].cycle_id, trigger="test", early=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         hard_day.flush_webhooks()

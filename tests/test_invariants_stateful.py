@@ -73,7 +73,7 @@ from members.roles import Role, set_role
 from notifications import services as email_services
 from notifications.models import OutboundEmail
 from notifications.tasks import sweep_unsent_emails
-from payments import authentication, charging, gateway, refill
+from payments import authentication, charging, gateway, refill, run_execution
 from payments.models import ChargeAttempt, ChargeRun
 from payments.tasks import charge_due_cycles, expire_authentications, refill_waitlists
 from preorders import decisions, waitlist
@@ -852,7 +852,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         run = self._start_run(cycle, early=True)
         if run is None:
             return
-        run = charging.execute_run(run.pk)
+        run = run_execution.execute_run(run.pk)
         assert run.finished_at is not None
         assert not cycle.preorders.filter(status=Status.APPROVED).exists()
         assert not run.attempts.filter(status=ChargeAttempt.Status.STARTED).exists()

@@ -20,7 +20,7 @@ from icalendar import Calendar
 
 from notifications import tasks
 from notifications.models import OutboundEmail
-from payments import charging
+from payments import run_execution
 from payments.models import ChargeAttempt
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.states import Status
@@ -72,7 +72,7 @@ def ticket_messages(preorder: PreOrder) -> list:
 
 def charge(preorder: PreOrder) -> PreOrder:
     close_window(preorder.cycle_id)
-    charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
     return PreOrder.objects.select_related("member", "event").get(pk=preorder.pk)
 
 
@@ -169,7 +169,8 @@ def test_a_declined_card_gets_the_try_public_drop_email_and_no_ticket(
     assert row.to_email == preorder.member.email
     assert row.preorder_id == preorder.pk
     assert row.status == OutboundEmail.Status.SENT
-    assert "card_declined" in row.body_text
+    assert "Your bank declined the payment." in row.body_text
+    assert "card_declined" not in row.body_text + row.body_html
     sent = [m for m in mail.outbox if m.subject.startswith("Card declined")]
     assert [m.to for m in sent] == [[preorder.member.email]]
 

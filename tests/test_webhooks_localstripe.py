@@ -12,7 +12,7 @@ import requests
 from django.conf import settings
 
 from notifications.models import OutboundEmail
-from payments import charging
+from payments import charging, run_execution
 from payments.models import ChargeAttempt, StripeEvent
 from payments.settlement import settle
 from preorders.models import PreOrder
@@ -112,7 +112,7 @@ def test_webhooks_after_the_charge_run_are_matched_and_change_nothing(
     declined = approved_preorder_factory(DECLINED_OFF_SESSION)
     register_webhook()
     close_window(good.cycle_id)
-    charging.run_charges(good.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(good.cycle_id, trigger="test", early=True)
     # The synchronous answers have settled both already.
     good, declined = PreOrder.objects.get(pk=good.pk), PreOrder.objects.get(pk=declined.pk)
     assert (good.status, declined.status) == (Status.TICKET_SENT, Status.FAILED)
@@ -163,7 +163,7 @@ def test_a_delivery_signed_with_another_secret_is_refused(
     register_webhook(secret="whsec_someone_else")
     register_webhook()
     close_window(preorder.cycle_id)
-    charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
     (event,) = wait_for_events(1)
     assert event.deliveries == 1
     assert StripeEvent.objects.count() == 1
@@ -230,7 +230,7 @@ def test_an_off_session_3ds_charge_failed_by_the_run_cannot_take_money_later(
     close_window(event.cycle_id)
     approve(event.pk, [preorder.pk], actor=None)
     register_webhook()
-    charging.run_charges(event.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
     preorder = PreOrder.objects.get(pk=preorder.pk)
     assert preorder.status == Status.FAILED
     assert preorder.failure_reason.startswith("authentication_required")

@@ -36,6 +36,15 @@ def london_datetime(moment: dt.datetime | None) -> str:
 
 
 @register.filter
+def london_short_day(moment: dt.datetime | None) -> str:
+    """'Tue 8 Dec'."""
+    if not moment:
+        return ""
+    local = london.to_london(moment)
+    return f"{local:%a} {local.day} {local:%b}"
+
+
+@register.filter
 def percent_of(part: int, whole: int) -> int:
     """Bar widths: part as a whole-number percentage of whole, capped at 100."""
     if not whole:

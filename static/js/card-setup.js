@@ -7,8 +7,6 @@
   var errorBox = document.getElementById("card-errors");
   var button = form.querySelector("button[type=submit]");
   var buttonText = button.textContent;
-  var toggle = document.getElementById("replace-card");
-  var cardBlock = document.getElementById("card-block");
 
   function showError(message) {
     errorBox.textContent = message;
@@ -27,16 +25,9 @@
     errorBox.textContent = event && event.error ? event.error.message : "";
   });
 
-  function cardWanted() { return !toggle || toggle.checked; }
-  if (toggle) {
-    var sync = function () { cardBlock.hidden = !toggle.checked; };
-    toggle.addEventListener("change", sync);
-    sync();
-  }
-
   var confirmed = false;
   form.addEventListener("submit", function (event) {
-    if (confirmed || !cardWanted()) { return; }
+    if (confirmed) { return; }
     event.preventDefault();
     errorBox.textContent = "";
     button.disabled = true;

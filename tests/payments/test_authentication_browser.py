@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from events.models import PresaleCycle
-from payments import authentication, charging
+from payments import authentication, run_execution
 from payments.models import ChargeAttempt
 from preorders.decisions import approve
 from preorders.models import PreOrder
@@ -69,7 +69,7 @@ def test_members_confirm_retry_or_let_the_deadline_pass(
     preorders |= {m.pk: place_approved(stripe_server, m, event) for m in (bea, cy)}
     with stripe_answering(answer, stripe_server, settings):
         close_window(event.cycle_id)
-        charging.run_charges(event.cycle_id, trigger="test", early=True)
+        run_execution.run_charges(event.cycle_id, trigger="test", early=True)
         assert {p.status for p in _fresh(preorders)} == {Status.AWAITING_AUTHENTICATION}
 
         context = browser.new_context(viewport={"width": 390, "height": 844})

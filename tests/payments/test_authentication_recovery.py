@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from notifications.models import OutboundEmail
-from payments import authentication, charging
+from payments import authentication, charging, run_execution
 from payments.models import ChargeAttempt
 from preorders.models import PreOrder
 from preorders.states import Status
@@ -35,7 +35,7 @@ def event(make_event):
 
 def _run(preorder):
     close_window(preorder.cycle_id)
-    charging.run_charges(preorder.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(preorder.cycle_id, trigger="test", early=True)
 
 
 @pytest.mark.parametrize("answer", STRIPE_ANSWERS)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from payments import charging
+from payments import charging, run_execution
 from preorders import decisions
 from preorders.models import PreOrder
 from preorders.services import place_preorder
@@ -61,7 +61,7 @@ def test_killed_promotion_resumes_without_double_charges(
         )
     close_window(event.cycle_id)
     decisions.auto_fulfil(event.pk, actor=None)
-    charging.run_charges(event.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
     assert PreOrder.objects.filter(status=Status.WAITLISTED).count() == 10
 
     process = _refill(_command_env(stripe_server, CHARGE_RATE_PER_SECOND="4"))

@@ -9,7 +9,7 @@ import time_machine
 
 from events.models import Event, EventLogEntry
 from notifications.models import OutboundEmail
-from payments import charging, refill
+from payments import refill, run_execution
 from preorders import decisions, waitlist
 from preorders.models import PreOrder
 from preorders.services import place_preorder
@@ -59,7 +59,7 @@ def test_a_declined_place_goes_to_the_first_in_line_and_the_last_is_told_at_the_
     week, stripe_server
 ):
     event, preorders = week
-    charging.run_charges(event.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
     first, last = preorders[5], preorders[6]
     assert _statuses(preorders)[5:] == [Status.WAITLISTED, Status.WAITLISTED]
     assert [p.waitlist_position for p in PreOrder.objects.filter(pk__in=[first.pk, last.pk])
@@ -94,7 +94,7 @@ def test_a_declined_place_goes_to_the_first_in_line_and_the_last_is_told_at_the_
 def test_without_the_waitlist_pending_is_not_allocated_at_the_lock(week, settings):
     settings.PRESALE_WAITLIST = False
     event, preorders = week
-    charging.run_charges(event.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
     assert _statuses(preorders)[5:] == [Status.NOT_ALLOCATED] * 2
     assert [_emails(p) for p in preorders[5:]] == [1, 1]
     assert refill.refill_due() == {"promoted": 0, "not_allocated": 0}
@@ -105,7 +105,7 @@ def test_without_the_waitlist_pending_is_not_allocated_at_the_lock(week, setting
 def test_manual_events_refill_only_when_staff_offer_freed_places(week, staff):
     event, preorders = week
     Event.objects.filter(pk=event.pk).update(refill_mode=Event.RefillMode.MANUAL)
-    charging.run_charges(event.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
     assert refill.refill_due()["promoted"] == 0
     assert _statuses(preorders)[5] == Status.WAITLISTED
     assert refill.refill_event(event.pk, actor=staff) == 1
@@ -139,7 +139,7 @@ def test_a_ballot_waitlist_is_the_full_recorded_ranking(stripe_server, make_memb
 
 def test_promotion_never_exceeds_the_pool(week):
     event, _ = week
-    charging.run_charges(event.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
     # No place has freed yet for anyone else: promoting again changes nothing.
     refill.refill_due()
     assert waitlist.promote(event.pk) == []

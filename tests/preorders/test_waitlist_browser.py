@@ -7,7 +7,7 @@ import re
 import pytest
 
 from events.models import Event
-from payments import charging
+from payments import run_execution
 from preorders import decisions
 from preorders.models import PreOrder
 from preorders.services import place_preorder
@@ -34,7 +34,7 @@ def test_staff_offer_freed_places_to_the_waitlist_in_order(
     ]
     close_window(event.cycle_id)
     decisions.auto_fulfil(event.pk, actor=staff)
-    charging.run_charges(event.cycle_id, trigger="test", early=True)
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
     assert PreOrder.objects.get(pk=preorders[1].pk).status == Status.FAILED
 
     phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()

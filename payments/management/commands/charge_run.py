@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from events import london
 from events.models import PresaleCycle
 from events.pricing import format_pence
-from payments import charging
+from payments import charging, run_execution
 
 
 class Command(BaseCommand):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
             self.stdout.write("Dry run: nothing was charged.")
             return
         try:
-            run = charging.run_charges(cycle.pk, trigger="command", early=now)
+            run = run_execution.run_charges(cycle.pk, trigger="command", early=now)
         except charging.ChargeRunError as error:
             raise CommandError(error.message) from error
         result = charging.report(cycle.pk)
