@@ -22,9 +22,10 @@ window through the review to after the Tuesday 19:00 charge time. Steps:
   or when staff offer them), and the waitlist closes at the cut-off. Each example draws whether
   the authentication recovery and the waitlist are on (the brief's rules when off).
 
-CI runs PRESALE_STATEFUL_EXAMPLES examples (15 by default, about 3 minutes on PostgreSQL since
-issue 10's moves; 80 examples took 14 minutes, about 10-16 s each); the long run (1,000
-examples: several hours on PostgreSQL on a 2-core machine, not yet timed end to end) is
+CI runs PRESALE_STATEFUL_EXAMPLES examples (15 by default, about 2-3 minutes on PostgreSQL
+since issue 10's moves; measured on PostgreSQL on a busy 2-core machine: 79 examples in 7
+minutes, 5-16 s an example depending on the draw); the long run (1,000 examples: about 1.5 to
+4 hours on PostgreSQL there, not yet timed end to end) is
     PRESALE_STATEFUL_EXAMPLES=1000 .venv/bin/pytest tests/test_invariants_stateful.py -p no:xdist -s
 (-s prints what the examples did: steps taken, refusals and their reasons, final states).
 """
