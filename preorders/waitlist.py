@@ -29,9 +29,8 @@ from tickets.services import lock_event
 def closes_at(event: Event) -> dt.datetime:
     """When the event's waitlist closes: its public sale time when staff set one, else the first
     PRESALE_WAITLIST_CUTOFF (default Wednesday 12:00 London) after the charge run is due."""
-    public_sale = getattr(event, "public_sale_at", None)
-    if public_sale is not None:
-        return public_sale
+    if event.public_sale_at is not None:
+        return event.public_sale_at
     zone = ZoneInfo(settings.PRESALE_TIME_ZONE)
     cutoff = WeeklyTime.parse(settings.PRESALE_WAITLIST_CUTOFF)
     wall = cutoff.on_or_after(event.cycle.charge_at.astimezone(zone).replace(tzinfo=None))

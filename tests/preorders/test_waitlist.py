@@ -3,6 +3,7 @@ approved. The first waitlisted member is charged and gets the freed ticket; the 
 "not allocated" at the cut-off only, once. With the waitlist off, the brief's literal rule."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -135,6 +136,19 @@ def test_a_ballot_waitlist_is_the_full_recorded_ranking(stripe_server, make_memb
     # Tampering with the record is caught.
     entry.data["order"] = list(reversed(order))
     assert not waitlist.verify_waitlist(entry)
+
+
+def test_the_waitlist_closes_at_the_public_sale_or_wednesday_noon(make_event, settings):
+    event = make_event()
+    noon = waitlist.closes_at(event).astimezone(ZoneInfo("Europe/London"))
+    charge = event.cycle.charge_at.astimezone(ZoneInfo("Europe/London"))
+    assert (noon.strftime("%a %H:%M"), (noon.date() - charge.date()).days) == ("Wed 12:00", 1)
+    settings.PRESALE_WAITLIST_CUTOFF = "THU 18:30"
+    assert waitlist.closes_at(event).astimezone(ZoneInfo("Europe/London")).strftime("%a %H:%M") == (
+        "Thu 18:30"
+    )
+    event.public_sale_at = event.cycle.charge_at + dt.timedelta(hours=3)
+    assert waitlist.closes_at(event) == event.public_sale_at
 
 
 def test_promotion_never_exceeds_the_pool(week):
