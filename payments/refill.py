@@ -26,10 +26,18 @@ def refill_event(event_id: int, *, actor=None) -> int:
 
 def charge_approved(cycle_id: int, *, actor=None) -> ChargeRun | None:
     """Charge what is approved in a cycle whose decisions are locked (promoted members, or ones
-    a killed process promoted but never charged)."""
+    a killed process promoted but never charged). Not while a live run of the cycle is under way
+    (it claims them itself, or the next minute's refill does); a run whose workers died is
+    marked interrupted first, so it does not hold things up."""
     if not PresaleCycle.objects.filter(
         pk=cycle_id, charge_run_started_at__isnull=False, preorders__status=Status.APPROVED
     ).exists():
+        return None
+    run_execution.recover_stalled_runs()
+    live = ChargeRun.objects.filter(
+        cycle_id=cycle_id, finished_at__isnull=True, interrupted_at__isnull=True
+    )
+    if live.exists():
         return None
     run = ChargeRun.objects.create(cycle_id=cycle_id, trigger="waitlist", triggered_by=actor)
     return run_execution.execute_run(run.pk)

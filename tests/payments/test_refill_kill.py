@@ -69,7 +69,10 @@ def test_killed_promotion_resumes_without_double_charges(
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
 
-    rerun = _refill(_command_env(stripe_server, CHARGE_STALE_AFTER_SECONDS="0"))
+    # The next minute's tick, as far as the killed run's silence and its stuck charges go.
+    rerun = _refill(
+        _command_env(stripe_server, CHARGE_STALE_AFTER_SECONDS="0", CHARGE_RUN_STALE_SECONDS="0")
+    )
     output, _ = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, output
     charging.reconcile(cycle_id=event.cycle_id, older_than=dt.timedelta(0))

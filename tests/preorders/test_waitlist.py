@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from events.models import Event, EventLogEntry
 from notifications.models import OutboundEmail
@@ -159,3 +160,18 @@ def test_promotion_never_exceeds_the_pool(week):
     assert waitlist.promote(event.pk) == []
     summary = pool_summary(event.pk)
     assert summary.holding <= summary.supply
+
+
+def test_promoted_members_wait_for_a_live_run_then_are_charged(week):
+    event, preorders = week
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
+    from payments.models import ChargeRun
+
+    live = ChargeRun.objects.create(cycle_id=event.cycle_id, trigger="schedule")
+    ChargeRun.objects.filter(pk=live.pk).update(heartbeat_at=timezone.now())
+    refill.refill_due()
+    # Promoted under the locks, but not charged by a second run beside the live one.
+    assert _statuses(preorders)[5] == Status.APPROVED
+    ChargeRun.objects.filter(pk=live.pk).update(finished_at=timezone.now())
+    refill.refill_due()  # the next minute
+    assert _statuses(preorders)[5] == Status.TICKET_SENT
