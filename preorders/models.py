@@ -111,6 +111,17 @@ class PreOrder(models.Model):
         return self.charge_attempts.filter(status="awaiting").first()
 
     @property
+    def waitlist_place(self) -> int:
+        """Where the member stands in line now (1 = next): their recorded position among those
+        still waiting."""
+        ahead = PreOrder.objects.filter(
+            event_id=self.event_id,
+            status=Status.WAITLISTED,
+            waitlist_position__lt=self.waitlist_position or 0,
+        ).count()
+        return ahead + 1
+
+    @property
     def waitlist_closes_at(self):
         """When this pre-order's waitlist closes (the event's public sale or the cut-off)."""
         from preorders.waitlist import closes_at

@@ -78,6 +78,8 @@ def test_a_declined_place_goes_to_the_first_in_line_and_the_last_is_told_at_the_
     assert first.ticket is not None
     assert _emails(first, "ticket") == 1
     assert _emails(last) == 0
+    last.refresh_from_db()
+    assert (last.waitlist_position, last.waitlist_place) == (2, 1)  # next in line now
     assert pool_summary(event.pk).left == 0
 
     cut_off = waitlist.closes_at(event)
