@@ -54,7 +54,7 @@ from notifications.models import OutboundEmail, OutboxMessage
 from payments.models import StripeEvent
 from preorders.models import PreOrder
 from preorders.states import Status
-from tickets.models import Ticket
+from tickets.models import CheckIn, DoorScan, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -90,10 +90,13 @@ MANAGER_ONLY = frozenset(
         "notifications:outbox_message",
         "notifications:email_log",
         "members:invitations",
+        "tickets:check_in_undo",
     }
 )
 # Staff pages the door role may open (every other staff role may too).
-DOOR_PAGES: frozenset[str] = frozenset()
+DOOR_PAGES: frozenset[str] = frozenset(
+    {"tickets:door_events", "tickets:door", "tickets:door_scan", "tickets:door_count"}
+)
 
 
 @pytest.fixture(autouse=True)
@@ -118,6 +121,7 @@ class World:
     event: object
     preorder_a: PreOrder
     ticket: Ticket
+    check_in: CheckIn
     stripe_event: StripeEvent
     outbox_message: OutboxMessage
     outbound_email: OutboundEmail
@@ -150,6 +154,7 @@ def world(stripe_server, make_member, make_staff, make_event, open_cycle) -> Wor
         card_last4="4242",
     )
     ticket = Ticket.objects.create(event=event, code="MATRIX-0001")
+    check_in = CheckIn.objects.create(ticket=ticket, checked_in_by=door)
     stripe_event = StripeEvent.objects.create(
         stripe_id="evt_matrix", type="payment_intent.succeeded", payload={"id": "evt_matrix"}
     )
@@ -180,6 +185,7 @@ def world(stripe_server, make_member, make_staff, make_event, open_cycle) -> Wor
         event=event,
         preorder_a=preorder_a,
         ticket=ticket,
+        check_in=check_in,
         stripe_event=stripe_event,
         outbox_message=outbox_message,
         outbound_email=outbound_email,
@@ -199,6 +205,7 @@ FILLERS: dict[str, Callable[[World], object]] = {
     "preorder_id": lambda w: w.preorder_a.pk,
     "cycle_id": lambda w: w.cycle.pk,
     "ticket_id": lambda w: w.ticket.pk,
+    "check_in_id": lambda w: w.check_in.pk,
     "event_pk": lambda w: w.stripe_event.pk,
     "message_id": lambda w: w.outbox_message.pk,
     "email_id": lambda w: w.outbound_email.pk,
@@ -311,6 +318,10 @@ def snapshot() -> dict:
         "tickets": list(
             Ticket.objects.order_by("pk").values_list("pk", "preorder_id", "voided_at")
         ),
+        "check_ins": list(
+            CheckIn.objects.order_by("pk").values_list("pk", "ticket_id", "undone_at")
+        ),
+        "door_scans": DoorScan.objects.count(),
         "invitations": list(
             Invitation.objects.order_by("pk").values_list("pk", "accepted_at", "revoked_at")
         ),
@@ -539,6 +550,7 @@ def test_the_matrix_knows_every_public_url_it_names():
     """A name in PUBLIC that no longer exists would silently stop being checked."""
     names = {route.name for route in ROUTES}
     assert PUBLIC <= names, PUBLIC - names
+    assert DOOR_PAGES | MANAGER_ONLY <= names, (DOOR_PAGES | MANAGER_ONLY) - names
     assert ADMIN_INDEX in names
 
 
@@ -550,6 +562,8 @@ def test_the_walk_finds_the_urls_of_every_app():
         "staff:events",
         "staff:decide",
         "tickets:pool_import",
+        "tickets:door_scan",
+        "tickets:check_in_undo",
         "payments:replay",
         "notifications:outbox_message",
         "members:invitations",

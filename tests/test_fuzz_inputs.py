@@ -46,7 +46,8 @@ from payments.models import StripeEvent
 from preorders.models import PreOrder
 from preorders.states import Status
 from tests.conftest import close_window
-from tickets.models import Ticket
+from tickets.models import CheckIn, Ticket
+from tickets.services import CODE_PATTERN
 
 pytestmark = pytest.mark.django_db
 
@@ -175,6 +176,11 @@ def snapshot() -> dict:
             )
         ),
         "events": list(Event.objects.order_by("pk").values_list("pk", "fulfilment_mode")),
+        "check_ins": list(
+            CheckIn.objects.order_by("pk").values_list(
+                "pk", "ticket_id", "undone_at", "undo_reason"
+            )
+        ),
     }
 
 
@@ -612,6 +618,49 @@ def test_voiding_a_ticket(staff, review, data, fields, encoding):
         real_or_random(available.pk, review["ticket"].pk, review["voided"].pk), label="id"
     )
     fuzz_post(staff, reverse("tickets:ticket_void", args=[target]), fields, encoding)
+
+
+# --- The door -----------------------------------------------------------------------------------
+
+door_codes = st.sampled_from(["JAZZ-0", "jazz-0", " JAZZ-0\n", "JAZZ-1", "FOLK-VOID", "FOLK-0"])
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    fields=form_data({"code": door_codes}),
+    encoding=encodings,
+    as_json=st.booleans(),
+)
+def test_scanning_at_the_door(door_staff, review, data, fields, encoding, as_json):
+    """Whatever is scanned, only the paid ticket's own code, at its own event, lets anyone in."""
+    jazz = review["events"][0]
+    event = data.draw(real_or_random(*(e.pk for e in review["events"])), label="event")
+    extra = {"HTTP_ACCEPT": "application/json"} if as_json else {}
+    with rolled_back():
+        client = Client()
+        client.force_login(door_staff)
+        response = send(
+            client, reverse("tickets:door_scan", args=[event]), fields, encoding, **extra
+        )
+        assert response.status_code < 500, (fields, response.status_code)
+        sent = fields.get("code")
+        sent = sent[-1] if isinstance(sent, list) else sent
+        own_code = (
+            isinstance(sent, str)
+            and CODE_PATTERN.fullmatch(sent.strip()) is not None
+            and sent.strip().upper() == "JAZZ-0"
+        )
+        assert CheckIn.objects.exists() == (event == jazz.pk and own_code), (event, fields)
+
+
+@FUZZ
+@given(fields=form_data({"reason": st.just("Scanned by mistake")}), encoding=encodings)
+def test_undoing_a_check_in(staff, door_staff, review, fields, encoding):
+    check_in, _ = CheckIn.objects.get_or_create(
+        ticket=review["ticket"], undone_at=None, defaults={"checked_in_by": door_staff}
+    )
+    fuzz_post(staff, reverse("tickets:check_in_undo", args=[check_in.pk]), fields, encoding)
 
 
 # --- Staff: the charge run and the webhook log -------------------------------------------------

@@ -31,16 +31,27 @@ class ResendError(Exception):
         self.message = message
 
 
+def qr_symbol(code: str) -> segno.QRCode:
+    """The ticket's QR code: exactly its code, nothing else. Always a full QR code: for short
+    text segno would otherwise pick a Micro QR code, which phone cameras, the browser's
+    BarcodeDetector and jsQR cannot read. The quiet zone (border) is the 4 modules the QR
+    standard asks for."""
+    return segno.make_qr(code, error="m")
+
+
+QR_BORDER = 4
+
+
 def qr_png(code: str) -> bytes:
     buffer = io.BytesIO()
-    segno.make(code, error="m").save(buffer, kind="png", scale=8, border=2)
+    qr_symbol(code).save(buffer, kind="png", scale=8, border=QR_BORDER)
     return buffer.getvalue()
 
 
 def qr_svg(code: str) -> str:
     """An inline <svg> of the ticket's QR code, for the dashboard."""
-    return segno.make(code, error="m").svg_inline(
-        scale=6, border=2, title=f"Ticket {code}", omitsize=True
+    return qr_symbol(code).svg_inline(
+        scale=6, border=QR_BORDER, title=f"Ticket {code}", omitsize=True
     )
 
 
