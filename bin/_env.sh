@@ -1,5 +1,5 @@
-# Shared by bin/demo and bin/test: find Python >= 3.12, make .venv, install the project into it.
-# Sourced, not run. Reinstalls only when pyproject.toml changed.
+# Shared by bin/demo, bin/test and bin/lock: find Python >= 3.12, make .venv, install the locked
+# dependencies into it. Sourced, not run. Reinstalls only when the lock file changed.
 
 find_python() {
   for candidate in python3.13 python3.12 python3; do
@@ -13,18 +13,20 @@ find_python() {
   return 1
 }
 
-ensure_venv() {  # $1: the pip extra to install ("" or "dev")
+ensure_venv() {  # $1: "" for what the product needs (requirements/base.txt), "dev" to test too
+  # Installs exactly the hashed lock file (bin/lock writes it from pyproject.toml): every
+  # package, transitive ones included, at its pinned version with its hash checked. The project
+  # itself is not installed; it runs from this folder.
   local extra="${1:-}"
   if [ ! -x .venv/bin/python ]; then
     local python; python=$(find_python)
     "$python" -m venv .venv
   fi
-  local spec="."; [ -n "$extra" ] && spec=".[${extra}]"
+  local lock="requirements/${extra:-base}.txt"
   local stamp=".venv/.installed-${extra:-base}"
-  local digest; digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  local digest; digest=$(sha256sum "$lock" | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e "$spec"
+    .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r "$lock"
     echo "$digest" > "$stamp"
   fi
   export PATH="$PWD/.venv/bin:$PATH"

@@ -44,3 +44,27 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# Values that are public in this repository (the embedded defaults): never secrets in production.
+DEVELOPMENT_SECRETS = frozenset(
+    {
+        "dev-only-insecure-key-" + "x" * 40,
+        "sk_test_localstripe",
+        "pk_test_localstripe",
+        "whsec_localstripe_dev",
+    }
+)
+
+
+def env_secret(name: str, *, production: bool, development_default: str) -> str:
+    """A secret. In production it must be set, non-empty and not one of this repository's
+    development values, or start-up stops with a message naming it (fail closed)."""
+    value = os.environ.get(name)
+    if not production:
+        return value if value else development_default
+    if value is None or not value.strip():
+        raise ImproperlyConfigured(f"Set the environment variable {name} (production secret).")
+    if value.strip() in DEVELOPMENT_SECRETS or value.strip().startswith("django-insecure"):
+        raise ImproperlyConfigured(f"{name} holds a development value; set the production secret.")
+    return value

@@ -1,13 +1,16 @@
 """Settings for Harry's Club Presale. Everything comes from the environment; with nothing set,
 the project runs on its embedded defaults (SQLite, localstripe, an in-app email outbox)."""
 
+import base64
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.csp import csp_policy
+from config.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,9 +22,14 @@ PRODUCTION = DJANGO_ENV == "production"
 
 DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
 # Production refuses to start without a real key; development gets a fixed, clearly fake one.
-SECRET_KEY = env_str(
-    "DJANGO_SECRET_KEY", None if PRODUCTION else "dev-only-insecure-key-" + "x" * 40
+SECRET_KEY = env_secret(
+    "DJANGO_SECRET_KEY",
+    production=PRODUCTION,
+    development_default="dev-only-insecure-key-" + "x" * 40,
 )
+# Behind a TLS-terminating reverse proxy (the production default), which sets X-Forwarded-Proto
+# and appends the client's address to X-Forwarded-For.
+BEHIND_PROXY = PRODUCTION and env_bool("DJANGO_BEHIND_PROXY", True)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in emails (invite links, ticket links).
@@ -46,7 +54,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "config.middleware.PrivatePagesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -57,7 +68,7 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # Serves the collected, hashed static files; in development runserver serves them.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -70,6 +81,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "events.context_processors.presale_cycle",
@@ -131,8 +143,9 @@ LOGOUT_REDIRECT_URL = "members:login"
 LOGIN_THROTTLE_ATTEMPTS = env_int("LOGIN_THROTTLE_ATTEMPTS", 5)
 LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 900)
 # How many reverse proxies of ours append the client's address to X-Forwarded-For. 0: the header
-# is ignored (anyone can write it) and the throttle counts by REMOTE_ADDR.
-LOGIN_THROTTLE_PROXY_COUNT = env_int("LOGIN_THROTTLE_PROXY_COUNT", 0)
+# is ignored (anyone can write it) and the throttle counts by REMOTE_ADDR. Behind a proxy the
+# default is 1: REMOTE_ADDR is then the proxy's, and counting by it would lock everyone out.
+LOGIN_THROTTLE_PROXY_COUNT = env_int("LOGIN_THROTTLE_PROXY_COUNT", 1 if BEHIND_PROXY else 0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -181,18 +194,25 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-    if env_bool("DJANGO_BEHIND_PROXY", True):
+    if BEHIND_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Stripe -------------------------------------------------------------------------------
 # No key set means the embedded default: localstripe on 127.0.0.1 (see devtools/localstripe_server).
 LOCALSTRIPE_URL = env_str("LOCALSTRIPE_URL", "http://127.0.0.1:8420").rstrip("/")
-_stripe_key = env_str("STRIPE_SECRET_KEY", None if PRODUCTION else "")
+# Production takes every Stripe value from the environment and refuses empty or development
+# ones: an empty key must never quietly select localstripe and its public webhook secret.
+_stripe_key = (
+    env_secret("STRIPE_SECRET_KEY", production=True, development_default="")
+    if PRODUCTION
+    else env_str("STRIPE_SECRET_KEY", "")
+)
 STRIPE_USES_LOCALSTRIPE = not _stripe_key
 STRIPE_SECRET_KEY = _stripe_key or "sk_test_localstripe"
-STRIPE_PUBLISHABLE_KEY = env_str(
-    "STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe" if STRIPE_USES_LOCALSTRIPE else None
+# Events and PaymentIntents carry `livemode`; only those of the key's own mode are settled.
+STRIPE_LIVEMODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+STRIPE_PUBLISHABLE_KEY = env_secret(
+    "STRIPE_PUBLISHABLE_KEY", production=PRODUCTION, development_default="pk_test_localstripe"
 )
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", LOCALSTRIPE_URL if STRIPE_USES_LOCALSTRIPE else "")
 STRIPE_JS_URL = env_str(
@@ -201,9 +221,17 @@ STRIPE_JS_URL = env_str(
     if STRIPE_USES_LOCALSTRIPE
     else "https://js.stripe.com/v3/",
 )
-STRIPE_WEBHOOK_SECRET = env_str(
-    "STRIPE_WEBHOOK_SECRET", "whsec_localstripe_dev" if STRIPE_USES_LOCALSTRIPE else None
+STRIPE_WEBHOOK_SECRET = env_secret(
+    "STRIPE_WEBHOOK_SECRET",
+    production=PRODUCTION,
+    development_default="whsec_localstripe_dev" if STRIPE_USES_LOCALSTRIPE else "",
 )
+if not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("Set STRIPE_WEBHOOK_SECRET with STRIPE_SECRET_KEY.")
+# Prefixes every idempotency key and charge_key, so two installations (say staging and
+# production) on one Stripe account never replay or settle each other's charges. Unset, each
+# database generates its own once (payments.installation).
+PRESALE_INSTALLATION_ID = env_str("PRESALE_INSTALLATION_ID", "")
 # "task": each webhook hands its event to a Celery task at once (lowest latency). "polled": the
 # request only verifies and stores; a beat task handles stored events every two seconds, which
 # takes the broker off the request path (for very high webhook rates).
@@ -250,6 +278,13 @@ elif _smtp_url:
 else:
     EMAIL_PROVIDER = "outbox"
     MAILERS = {"default": {"BACKEND": "notifications.outbox_backend.OutboxEmailBackend"}}
+    # Staff can read the outbox: in production it must be chosen, not fallen into because a
+    # provider key is empty; even then it never keeps invitation or password-reset links.
+    if PRODUCTION and not env_bool("PRESALE_OUTBOX_IN_PRODUCTION", False):
+        raise ImproperlyConfigured(
+            "No email provider: set RESEND_API_KEY, MAILERSEND_API_TOKEN or SMTP_URL "
+            "(or PRESALE_OUTBOX_IN_PRODUCTION=1 to keep emails in the staff outbox)."
+        )
 ANYMAIL = {
     # Where tests point the providers at a local fake server.
     **({"RESEND_API_URL": env_str("RESEND_API_URL")} if env_str("RESEND_API_URL", "") else {}),
@@ -258,14 +293,23 @@ ANYMAIL = {
         if env_str("MAILERSEND_API_URL", "")
         else {}
     ),
-    # The providers' delivery-report webhooks authenticate with these. Unset, they get a random
-    # value nobody knows, so the endpoints refuse every call instead of trusting anyone.
-    "WEBHOOK_SECRET": env_str(
-        "ANYMAIL_WEBHOOK_SECRET", None if PRODUCTION and _resend_key else secrets.token_urlsafe(24)
+    # Optional basic auth (`user:password` in the webhook URL) on top of the signatures.
+    **(
+        {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET")}
+        if env_str("ANYMAIL_WEBHOOK_SECRET", "")
+        else {}
     ),
-    "MAILERSEND_SIGNING_SECRET": env_str(
+    # The providers sign their delivery reports (Resend through Svix). The endpoints verify
+    # every call; unset in development, the secrets are random, so every call is refused.
+    "RESEND_SIGNING_SECRET": env_secret(
+        "RESEND_WEBHOOK_SIGNING_SECRET",
+        production=PRODUCTION and EMAIL_PROVIDER == "resend",
+        development_default="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+    ),
+    "MAILERSEND_SIGNING_SECRET": env_secret(
         "MAILERSEND_WEBHOOK_SIGNING_SECRET",
-        None if PRODUCTION and _mailersend_token else secrets.token_urlsafe(24),
+        production=PRODUCTION and EMAIL_PROVIDER == "mailersend",
+        development_default=secrets.token_urlsafe(24),
     ),
 }
 
@@ -295,7 +339,8 @@ INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 
 # --- Background work (Celery) -------------------------------------------------------------
 _broker = env_str("CELERY_BROKER_URL", env_str("REDIS_URL", ""))
-CELERY_BROKER_URL = _broker or "filesystem://"
+# The filesystem transport ignores the host; naming one spares kombu's "No hostname" warning.
+CELERY_BROKER_URL = _broker or "filesystem://localhost/"
 if not _broker:
     _queue_dir = BASE_DIR / "var" / "celery"
     # var/ is not in git: a fresh clone must still find the broker's folders.
@@ -324,6 +369,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Processes of one worker (each runs one task at a time; the charge run has its own threads).
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 4)
 # How many charges go out at once, and how many PaymentIntents a second (Stripe allows 25/s per
 # endpoint; stay just under it).
 CHARGE_CONCURRENCY = env_int("CHARGE_CONCURRENCY", 24)
@@ -399,13 +446,61 @@ def _beat_schedule() -> dict:
 
 
 CELERY_BEAT_SCHEDULE = _beat_schedule()
+# /readyz turns red when beat's heartbeat is older than this.
+READYZ_BEAT_MAX_AGE_SECONDS = env_int("READYZ_BEAT_MAX_AGE_SECONDS", 120)
 
+# --- Logs -----------------------------------------------------------------------------------
+# Production: one JSON object per line, each with the request id and, where known, the
+# pre-order and charge attempt. Development: plain lines. One access line per request, from
+# config.middleware (gunicorn's own access log stays off; runserver prints its own instead).
+LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'.")
+PRESALE_ACCESS_LOG = env_bool("PRESALE_ACCESS_LOG", PRODUCTION)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "config.log_context.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # The SDK logs every request at INFO; keep that for debugging only.
-    "loggers": {"stripe": {"level": env_str("STRIPE_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        # The SDK logs every request at INFO; keep that for debugging only.
+        "stripe": {"level": env_str("STRIPE_LOG_LEVEL", "WARNING")},
+        # Our access line replaces these in production (they would say the same thing twice).
+        "django.request": {"level": "ERROR" if PRESALE_ACCESS_LOG else "WARNING"},
+        "gunicorn.access": {"level": "WARNING"},
+        # /readyz names what is down; the library's traceback for each probe would flood logs.
+        "health_check": {"level": "ERROR"},
+    },
 }
+# Celery keeps Django's logging as it is (its own root handler would print every line twice).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS = False
+
+# --- Error reporting ------------------------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from config.sentry import start_sentry
+
+    start_sentry(SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT", DJANGO_ENV))
+
+# --- Content-Security-Policy (Django's own, django.middleware.csp) --------------------------
+# Scripts and <style> elements run only from our origin, Stripe.js's, or with the request's
+# nonce: write <script nonce="{{ csp_nonce }}"> for an inline script. style="" attributes are
+# allowed (they cannot run code). Stripe.js's hosts are Stripe's published list.
+SECURE_CSP = csp_policy(stripe_js_url=STRIPE_JS_URL, stripe_api_base=STRIPE_API_BASE)

@@ -1,18 +1,14 @@
 from anymail.webhooks.mailersend import MailerSendTrackingWebhookView
 from anymail.webhooks.resend import ResendTrackingWebhookView
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 import config.converters  # noqa: F401  (registers <row_id:…>)
-
-
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
-
+from config.health import healthz, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("django-admin/", admin.site.urls),
     # The email providers' delivery reports (bounces): only the two providers we support.
     path(

@@ -3,13 +3,13 @@
 A counter per key whose window opens at the first failure and lasts
 LOGIN_THROTTLE_WINDOW_SECONDS (not windows aligned to the clock, which would let an attacker
 spend two windows' attempts either side of a boundary). The window's end is kept with it, so
-the time left can be shown ("wait 7 minutes"). Keys are a SHA-256 of the lower-cased email,
-or of the client's IP address (an IPv6
-address by its /64, which one client usually owns whole), so the cache holds no addresses.
+the time left can be shown ("wait 7 minutes"). Keys are a SHA-256 of the email as Django
+authenticates it (stripped, NFKC-normalised, lower-cased), or of the client's IP address (an
+IPv6 address by its /64, which one client usually owns whole), so the cache holds no addresses.
 
 The client IP is REMOTE_ADDR, unless LOGIN_THROTTLE_PROXY_COUNT says how many reverse proxies
-that we trust append to X-Forwarded-For: a client can write anything into that header, and only
-the entries our own proxies added are believed.
+that we trust append to X-Forwarded-For (1 by default in production behind a proxy): a client can
+write anything into that header, and only the entries our own proxies added are believed.
 
 The counters live in the default cache. Locmem (the embedded default) is per process: a
 production site with several web processes must set REDIS_URL so they share one count."""
@@ -18,6 +18,7 @@ import hashlib
 import ipaddress
 import math
 import time
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -48,7 +49,12 @@ class Refusal:
 
 
 def normalise_email(value: object) -> str:
-    return value.strip().lower() if isinstance(value, str) else ""
+    """The key Django signs in with: the form field strips and NFKC-normalises the address (as
+    UsernameField does) and the member lookup lower-cases it. Counting any other key would let
+    `ｂob@example.com` (fullwidth b) sign in as Bob with fresh attempts while Bob is locked."""
+    if not isinstance(value, str):
+        return ""
+    return unicodedata.normalize("NFKC", value.strip()).strip().lower()
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -105,6 +105,8 @@ def _build_message(email: OutboundEmail) -> EmailMultiAlternatives:
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
+    # The in-app outbox reads this to keep sign-in links out of staff's sight in production.
+    message.presale_template = email.template
     for item in email.attachments.all():
         maintype, subtype = item.mimetype.split("/", 1)
         part = email_message_part()

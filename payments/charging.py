@@ -18,13 +18,20 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from config import log_context
 from events import london
 from events.models import Event, PresaleCycle
 from notifications.models import OutboundEmail
 from payments import authentication, gateway
+from payments.installation import scoped_key
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import RateLimiter
-from payments.settlement import cancel_abandoned_intent, refund_unticketed, settle
+from payments.settlement import (
+    OutcomeMismatch,
+    cancel_abandoned_intent,
+    refund_unticketed,
+    settle,
+)
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
 from preorders.services import transition_many
@@ -155,7 +162,9 @@ def claim_batch(run: ChargeRun, size: int) -> list[int]:
                 preorder=preorder,
                 run=run,
                 number=numbers.get(preorder.pk, 0) + 1,
-                idempotency_key=f"presale-{preorder.pk}-charge-{numbers.get(preorder.pk, 0) + 1}",
+                idempotency_key=scoped_key(
+                    f"presale-{preorder.pk}-charge-{numbers.get(preorder.pk, 0) + 1}"
+                ),
                 amount_pence=preorder.amount_pence,
                 created_at=now,
             )
@@ -173,6 +182,11 @@ def charge_attempt(attempt_id: int, limiter: RateLimiter | None = None) -> None:
     attempt = ChargeAttempt.objects.select_related("preorder").get(pk=attempt_id)
     if attempt.status != ChargeAttempt.Status.STARTED:
         return
+    with log_context.bound(preorder_id=attempt.preorder_id, charge_attempt_id=attempt.pk):
+        _charge(attempt, limiter)
+
+
+def _charge(attempt: ChargeAttempt, limiter: RateLimiter | None) -> None:
     preorder = attempt.preorder
     try:
         outcome = gateway.charge_off_session(
@@ -194,6 +208,7 @@ def charge_attempt(attempt_id: int, limiter: RateLimiter | None = None) -> None:
         # Stripe refused the request itself (e.g. the card was removed): a failure, not a mystery.
         outcome = gateway.ChargeOutcome("failed", None, error.code or "invalid_request", str(error))
     settle(attempt.pk, outcome, source="stripe")
+    logger.info("Charge %s: %s", attempt.idempotency_key, outcome.status)
 
 
 # --- Reconciliation --------------------------------------------------------------------------
@@ -229,15 +244,18 @@ def reconcile(
                     customer_id=attempt.preorder.stripe_customer_id,
                     idempotency_key=attempt.idempotency_key,
                 )
+            if outcome is None:
+                # Stripe never received the request: sending it now (same key) cannot
+                # double-charge.
+                charge_attempt(attempt.pk)
+                counts["resent"] += 1
+            elif settle(attempt.pk, outcome, source="stripe"):
+                counts["settled"] += 1
         except gateway.StripeUnavailable:
             counts["unreachable"] += 1
-            continue
-        if outcome is None:
-            # Stripe never received the request: sending it now (same key) cannot double-charge.
-            charge_attempt(attempt.pk)
-            counts["resent"] += 1
-        elif settle(attempt.pk, outcome, source="stripe"):
-            counts["settled"] += 1
+        except OutcomeMismatch:
+            logger.exception("Charge attempt %s left open: Stripe's answer does not match", attempt)
+            counts["mismatched"] = counts.get("mismatched", 0) + 1
     # Payments members confirmed with their bank whose news never reached us.
     if authenticated := authentication.settle_completed(older_than=older_than):
         counts["authenticated"] = authenticated

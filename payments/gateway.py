@@ -5,11 +5,13 @@ import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import stripe
 from django.conf import settings
+
+from payments.installation import scoped_key
 
 _ID_PATTERN = {
     "setup_intent": re.compile(r"^seti_[A-Za-z0-9]{1,250}$"),
@@ -98,7 +100,7 @@ def create_customer(*, email: str, name: str, member_id: int) -> str:
     try:
         customer = client().v1.customers.create(
             params={"email": email, "name": name, "metadata": {"member_id": str(member_id)}},
-            options={"idempotency_key": f"member-{member_id}-customer"},
+            options={"idempotency_key": scoped_key(f"member-{member_id}-customer")},
         )
     except stripe.StripeError as error:
         raise _translate(error) from error
@@ -268,6 +270,9 @@ def verify_webhook(payload: bytes, signature_header: str | None) -> dict:
 # --- Off-session charges -------------------------------------------------------------------
 
 
+CURRENCY = "gbp"
+
+
 class StripeUnavailable(GatewayError):
     """We do not know what Stripe did (network failure, timeout, 5xx after retries)."""
 
@@ -281,6 +286,26 @@ class ChargeOutcome:
     payment_intent_id: str | None
     failure_code: str = ""
     failure_message: str = ""
+    # What the PaymentIntent says it is, where Stripe told us (None: not known). Settlement
+    # checks them against the attempt before moving any state.
+    amount: int | None = None
+    currency: str | None = None
+    customer_id: str | None = None
+    livemode: bool | None = None
+    charge_key: str | None = None
+
+    def described_by(self, intent) -> "ChargeOutcome":
+        """This outcome with the facts a PaymentIntent object carries."""
+        customer = getattr(intent, "customer", None)
+        metadata = getattr(intent, "metadata", None)
+        return replace(
+            self,
+            amount=getattr(intent, "amount", None),
+            currency=getattr(intent, "currency", None),
+            customer_id=customer if isinstance(customer, str) else getattr(customer, "id", None),
+            livemode=getattr(intent, "livemode", None),
+            charge_key=(metadata.to_dict() if metadata else {}).get("charge_key"),
+        )
 
 
 # Codes that mean "the cardholder must authenticate": Stripe's off-session refusal, and a
@@ -292,6 +317,10 @@ AUTHENTICATION_MESSAGE = "Your bank wants you to confirm this payment."
 
 
 def _outcome_of(intent) -> ChargeOutcome:
+    return _bare_outcome_of(intent).described_by(intent)
+
+
+def _bare_outcome_of(intent) -> ChargeOutcome:
     status = intent.status
     if status == "succeeded":
         return ChargeOutcome("succeeded", intent.id)
@@ -362,7 +391,7 @@ def _charge_once(
         intent = client().v1.payment_intents.create(
             params={
                 "amount": amount_pence,
-                "currency": "gbp",
+                "currency": CURRENCY,
                 "customer": customer_id,
                 "payment_method": payment_method_id,
                 "off_session": True,
@@ -378,15 +407,17 @@ def _charge_once(
         if error.code in AUTHENTICATION_CODES:
             # Real Stripe's answer to an off-session charge of a 3-D Secure card: a 402 whose
             # PaymentIntent is still open (requires_payment_method), never cancelled by Stripe.
-            return ChargeOutcome(
+            outcome = ChargeOutcome(
                 "requires_action", intent_id, "authentication_required", AUTHENTICATION_MESSAGE
             )
-        return ChargeOutcome(
+            return outcome.described_by(intent) if intent else outcome
+        outcome = ChargeOutcome(
             "failed",
             intent_id,
             (getattr(body, "decline_code", None) or error.code or "card_declined"),
             error.user_message or "Your card was declined.",
         )
+        return outcome.described_by(intent) if intent else outcome
     except (stripe.APIConnectionError, stripe.APIError) as error:
         raise StripeUnavailable("Stripe did not answer.") from error
     except stripe.RateLimitError:

@@ -140,3 +140,20 @@ class ChargeAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Charge attempt {self.idempotency_key} ({self.status})"
+
+
+class Installation(models.Model):
+    """This database's identity at Stripe: one row, created once. Its prefix starts every
+    idempotency key and charge_key we send, so two databases on one Stripe account (staging and
+    production, a restored copy) can never replay or settle each other's charges."""
+
+    prefix = models.CharField(max_length=24, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="installation_single_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"Installation {self.prefix}"

@@ -28,9 +28,38 @@ from tickets.services import NoTicketAvailable, assign_ticket
 logger = logging.getLogger(__name__)
 
 
+class OutcomeMismatch(Exception):
+    """Stripe's answer describes another payment than the attempt's: nothing is settled."""
+
+
+def check_outcome(
+    attempt: ChargeAttempt, customer_id: str | None, outcome: gateway.ChargeOutcome
+) -> None:
+    """Raise OutcomeMismatch unless every fact Stripe gave matches the attempt: its
+    PaymentIntent (once known), amount, currency, customer, charge_key, and the key's mode."""
+    facts = {
+        "PaymentIntent": (attempt.payment_intent_id, outcome.payment_intent_id),
+        "amount": (attempt.amount_pence, outcome.amount),
+        "currency": (gateway.CURRENCY, outcome.currency and outcome.currency.lower()),
+        "customer": (customer_id, outcome.customer_id),
+        "charge_key": (attempt.idempotency_key, outcome.charge_key),
+        "livemode": (settings.STRIPE_LIVEMODE, outcome.livemode),
+    }
+    wrong = [
+        f"{name} {theirs!r} is not {ours!r}"
+        for name, (ours, theirs) in facts.items()
+        if ours is not None and theirs is not None and ours != theirs
+    ]
+    if wrong:
+        raise OutcomeMismatch(f"Not settling {attempt}: " + "; ".join(wrong))
+
+
 def settle(attempt_id: int, outcome: gateway.ChargeOutcome, *, source: str) -> bool:
     """Apply Stripe's outcome to an attempt and its pre-order. Returns False if it was already
-    settled (a repeated webhook, or the webhook beat the synchronous answer)."""
+    settled (a repeated webhook, or the webhook beat the synchronous answer). Raises
+    OutcomeMismatch, changing nothing, if the outcome is about another payment."""
+    attempt = ChargeAttempt.objects.select_related("preorder").get(pk=attempt_id)
+    check_outcome(attempt, attempt.preorder.stripe_customer_id, outcome)
     if outcome.status == "processing":
         _remember_payment_intent(attempt_id, outcome.payment_intent_id)
         return False
@@ -38,6 +67,8 @@ def settle(attempt_id: int, outcome: gateway.ChargeOutcome, *, source: str) -> b
     now = timezone.now()
     with transaction.atomic():
         attempt = ChargeAttempt.objects.select_for_update().get(pk=attempt_id)
+        if attempt.payment_intent_id and outcome.payment_intent_id != attempt.payment_intent_id:
+            check_outcome(attempt, None, outcome)  # another path recorded another PaymentIntent
         if outcome.payment_intent_id and not attempt.payment_intent_id:
             attempt.payment_intent_id = outcome.payment_intent_id
         if attempt.status == ChargeAttempt.Status.AWAITING:

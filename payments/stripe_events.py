@@ -7,6 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from config import log_context
 from payments import gateway
 from payments.models import ChargeAttempt, StripeEvent
 from payments.settlement import settle
@@ -53,9 +54,12 @@ def _handle(event: StripeEvent) -> tuple[str, str, int | None]:
     ) or ChargeAttempt.objects.filter(idempotency_key=metadata.get("charge_key") or "").first()
     if attempt is None:
         return StripeEvent.Status.IGNORED, "not a presale charge", None
-    outcome = gateway.outcome_from_event_object(intent)
-    if event.type == "payment_intent.payment_failed" and outcome.status == "succeeded":
-        outcome = gateway.payment_intent_outcome(intent["id"])  # contradicts itself: ask Stripe
-    changed = settle(attempt.pk, outcome, source="stripe")
+    with log_context.bound(preorder_id=attempt.preorder_id, charge_attempt_id=attempt.pk):
+        outcome = gateway.outcome_from_event_object(intent)
+        if event.type == "payment_intent.payment_failed" and outcome.status == "succeeded":
+            # The event contradicts itself: ask Stripe.
+            outcome = gateway.payment_intent_outcome(intent["id"])
+        changed = settle(attempt.pk, outcome, source="stripe")
+        logger.info("Stripe event %s (%s): %s", event.stripe_id, event.type, outcome.status)
     result = f"{outcome.status}: {'settled' if changed else 'already settled'}"
     return StripeEvent.Status.PROCESSED, result, attempt.preorder_id

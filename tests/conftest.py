@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from config.csp import csp_policy
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API in live tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +91,10 @@ def stripe_server(localstripe_url, settings):
     settings.STRIPE_SECRET_KEY = "sk_test_presale_tests"
     settings.STRIPE_PUBLISHABLE_KEY = "pk_test_presale_tests"
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    # The CSP allows the Stripe.js and API of the settings: here, this test's localstripe.
+    settings.SECURE_CSP = csp_policy(
+        stripe_js_url=settings.STRIPE_JS_URL, stripe_api_base=settings.STRIPE_API_BASE
+    )
     return localstripe_url
 
 

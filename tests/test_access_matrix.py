@@ -5,7 +5,7 @@ covered without touching this file, as long as its URL's arguments
 are ones this file knows how to fill (`FILLERS`); one it cannot fill fails the test by name.
 
 The classes of URL:
-- public (`PUBLIC`): sign-in, invitations, password reset, health check, the Stripe webhook;
+- public (`PUBLIC`): sign-in, invitations, password reset, health checks, the Stripe webhook;
 - staff (every path under staff/): anonymous -> sign in, members -> 403, staff -> 200/302, or
   405 on GET for a POST-only action, whose empty POST then gives 200/302/400; a reviewer is
   refused (403) the manager's pages (`MANAGER_ONLY`) and the door role everything but its own
@@ -67,6 +67,7 @@ DASHBOARD = reverse("preorders:dashboard")
 PUBLIC = frozenset(
     {
         "healthz",
+        "readyz",
         "members:accept",
         "members:login",
         "members:logout",
@@ -434,6 +435,9 @@ def expectations(route: Route, path: str, world: World) -> list[tuple[str, str, 
             ] + [("GET", "member_a", status(200))]
         if name == "payments:stripe_webhook":
             return every("GET", status(405)) + every("POST", nothing_changes(status(400)))
+        if name == "readyz":
+            # For the load balancer, no sign-in; red here (no beat runs in this test).
+            return every("GET", status(200, 503))
         return every("GET", status(200))
     if route.kind == "admin":
         admin_login = reverse("admin:login")

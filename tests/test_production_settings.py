@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "STRIPE_SECRET_KEY": "sk_test_from_the_environment",
     "STRIPE_PUBLISHABLE_KEY": "pk_test_from_the_environment",
     "STRIPE_WEBHOOK_SECRET": "whsec_from_the_environment",
+    "SMTP_URL": "smtp://mailer:pw@smtp.example.com:587?tls=1",
     "DATABASE_URL": "sqlite:///" + str(ROOT / "var" / "deploy-check.sqlite3"),
 }
 

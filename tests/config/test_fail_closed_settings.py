@@ -1,0 +1,64 @@
+"""Production refuses to start on an empty or development secret, naming it; and it refuses
+the staff-readable email outbox unless that is chosen on purpose."""
+
+import pytest
+
+from tests.config.production import manage, settings_value
+
+SECRETS = {
+    "DJANGO_SECRET_KEY": "dev-only-insecure-key-" + "x" * 40,
+    "STRIPE_SECRET_KEY": "sk_test_localstripe",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_localstripe",
+    "STRIPE_WEBHOOK_SECRET": "whsec_localstripe_dev",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+@pytest.mark.parametrize("kind", ["empty", "blank", "development value"])
+def test_an_empty_or_development_secret_stops_start_up_naming_it(name, kind):
+    value = {"empty": "", "blank": "   ", "development value": SECRETS[name]}[kind]
+
+    result = manage("check", **{name: value})
+
+    assert result.returncode != 0
+    assert name in result.stderr.splitlines()[-1]
+
+
+def test_an_empty_stripe_key_never_selects_localstripe_in_production():
+    result = manage("check", STRIPE_SECRET_KEY="", STRIPE_WEBHOOK_SECRET=None)
+
+    assert result.returncode != 0
+    assert "STRIPE_SECRET_KEY" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("provider", "key", "webhook_secret"),
+    [
+        ("RESEND_API_KEY", "re_live_key", "RESEND_WEBHOOK_SIGNING_SECRET"),
+        ("MAILERSEND_API_TOKEN", "mlsn.live", "MAILERSEND_WEBHOOK_SIGNING_SECRET"),
+    ],
+)
+@pytest.mark.parametrize("value", [None, ""])
+def test_an_email_provider_needs_its_webhook_signing_secret(provider, key, webhook_secret, value):
+    result = manage("check", **{provider: key, webhook_secret: value, "SMTP_URL": None})
+
+    assert result.returncode != 0
+    assert webhook_secret in result.stderr.splitlines()[-1]
+
+
+def test_with_its_signing_secret_resend_starts():
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    result = manage(
+        "check", RESEND_API_KEY="re_live_key", RESEND_WEBHOOK_SIGNING_SECRET=secret, SMTP_URL=None
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("empty_provider", [{}, {"RESEND_API_KEY": ""}])
+def test_the_outbox_is_refused_in_production_unless_chosen(empty_provider):
+    refused = manage("check", SMTP_URL=None, **empty_provider)
+    assert refused.returncode != 0
+    assert "PRESALE_OUTBOX_IN_PRODUCTION" in refused.stderr.splitlines()[-1]
+
+    chosen = settings_value("EMAIL_PROVIDER", SMTP_URL=None, PRESALE_OUTBOX_IN_PRODUCTION="1")
+    assert chosen == "outbox"
