@@ -325,6 +325,17 @@ PRESALE_CHARGE_AT = env_str("PRESALE_CHARGE_AT", "TUE 19:00")
 PRESALE_DEFAULT_DISCOUNT_PERCENT = env_int("PRESALE_DEFAULT_DISCOUNT_PERCENT", 10)
 # Auto-fulfil every event (each with its own mode) when the review ends, before charging.
 PRESALE_AUTO_FULFIL = env_bool("PRESALE_AUTO_FULFIL", False)
+# A bank asking for authentication off-session: on, the member is asked to confirm on-session
+# until the deadline (this many days later, at this London time); off, the pre-order fails at
+# once (the brief's "failed = cancel").
+PRESALE_AUTHENTICATION_RECOVERY = env_bool("PRESALE_AUTHENTICATION_RECOVERY", True)
+PRESALE_AUTHENTICATION_DEADLINE_DAYS = env_int("PRESALE_AUTHENTICATION_DEADLINE_DAYS", 1)
+PRESALE_AUTHENTICATION_DEADLINE_TIME = env_str("PRESALE_AUTHENTICATION_DEADLINE_TIME", "12:00")
+# Pre-orders still pending when decisions lock: on, they are waitlisted and promoted to freed
+# places until the event's public sale or the cut-off (the first such London time after the
+# charge run); off, they are not allocated at once.
+PRESALE_WAITLIST = env_bool("PRESALE_WAITLIST", True)
+PRESALE_WAITLIST_CUTOFF = env_str("PRESALE_WAITLIST_CUTOFF", "WED 12:00")
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 
 # --- Background work (Celery) -------------------------------------------------------------
@@ -408,6 +419,13 @@ def _beat_schedule() -> dict:
             "options": {"expires": CHARGE_CATCH_UP_SECONDS},
         },
         "reconcile-charges": {"task": "payments.tasks.reconcile_charges", "schedule": 120},
+        # Authentication deadlines (PaymentIntents cancelled at Stripe), freed places offered to
+        # the waitlist, and "not allocated" once a waitlist closes.
+        "authentication-deadlines": {
+            "task": "payments.tasks.expire_authentications",
+            "schedule": 60,
+        },
+        "waitlists": {"task": "payments.tasks.refill_waitlists", "schedule": 60},
         "stripe-events": (
             {
                 "task": "payments.tasks.process_pending_events",

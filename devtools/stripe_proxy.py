@@ -165,6 +165,10 @@ class ProxyConfig:
     timeout_s: float = 30.0
     drop_after: float = 0.0
     drop_after_endpoint: str | None = None
+    # Answer an off-session charge that needs 3-D Secure as real Stripe does: HTTP 402
+    # card_error `authentication_required` carrying the PaymentIntent, left
+    # requires_payment_method (localstripe answers 200 `requires_action`).
+    authentication_402: bool = False
     # Webhook relay: where to deliver what localstripe sends to /_proxy/webhook-relay.
     webhook_target: str | None = None
     webhook_delay_s: float = 0.0
@@ -269,6 +273,7 @@ class ProxyStats:
     idempotency_errors: int = 0  # same key, other parameters; or a 409 in "conflict" mode
     faults: Counter = field(default_factory=Counter)  # error_500 / timeout / drop_after
     upstream_errors: int = 0
+    authentication_402: int = 0  # off-session charges answered 402 authentication_required
     # POST /v1/payment_intents forwarded and answered 200 (a 402 decline moved no money), in
     # all and per metadata[preorder_id]: a count above 1 for a pre-order is a double charge.
     payment_intents_created: int = 0
@@ -298,6 +303,7 @@ class ProxyStats:
                 "drop_after": self.faults["drop_after"],
             },
             "upstream_errors": self.upstream_errors,
+            "authentication_402": self.authentication_402,
             "payment_intents_created": self.payment_intents_created,
             "payment_intents_by_preorder": dict(self.payment_intents_by_preorder),
             "charge_requests": self.charge_requests,
@@ -617,6 +623,7 @@ class StripeProxy:
         stored = await self._forward(request, body)
         if stored is None:
             return None
+
         self.stats.forwarded += 1
         stored.headers.setdefault("Request-Id", _request_id())
         if endpoint == "POST /v1/payment_intents" and stored.status == 200:
@@ -624,6 +631,14 @@ class StripeProxy:
             preorder = _preorder_id(request.headers.get("Content-Type", ""), body)
             if preorder:
                 self.stats.payment_intents_by_preorder[preorder] += 1
+        # Counted above: that PaymentIntent exists at Stripe, even though the answer is a 402.
+        if (
+            self.config.authentication_402
+            and endpoint == "POST /v1/payment_intents"
+            and stored.status == 200
+            and _is_off_session(request.headers.get("Content-Type", ""), body)
+        ):
+            stored = await self._as_authentication_required(request, stored)
         return stored
 
     async def _forward(self, request: web.Request, body: bytes) -> StoredResponse | None:
@@ -648,6 +663,56 @@ class StripeProxy:
         except (aiohttp.ClientError, TimeoutError) as error:
             self.stats.upstream_errors += 1
             logger.warning("upstream %s %s failed: %r", request.method, request.path, error)
+            return None
+
+    async def _as_authentication_required(
+        self, request: web.Request, stored: StoredResponse
+    ) -> StoredResponse:
+        """Real Stripe's answer to an off-session charge the bank wants authenticated: the
+        PaymentIntent is not cancelled but left requires_payment_method, and the request fails
+        with a 402 card_error that carries it. localstripe's requires_action PaymentIntent is
+        put in that state by failing its 3-D Secure step upstream."""
+        try:
+            intent = json.loads(stored.body)
+        except ValueError:
+            return stored
+        if intent.get("status") != "requires_action":
+            return stored
+        self.stats.authentication_402 += 1
+        failed = await self._upstream_json(
+            request,
+            f"/v1/payment_intents/{intent['id']}/_authenticate",
+            {"client_secret": intent["client_secret"], "success": "false"},
+        )
+        intent = failed or intent
+        error_body = {
+            "code": "authentication_required",
+            "decline_code": "authentication_required",
+            "doc_url": "https://stripe.com/docs/error-codes/authentication-required",
+            "message": "Your card was declined. This transaction requires authentication.",
+            "type": "card_error",
+        }
+        intent["last_payment_error"] = {
+            key: error_body[key] for key in ("code", "decline_code", "message", "type")
+        }
+        error_body["payment_intent"] = intent
+        headers = CIMultiDict(stored.headers)
+        headers["Content-Type"] = "application/json"
+        return StoredResponse(402, json.dumps({"error": error_body}).encode(), headers, "")
+
+    async def _upstream_json(self, request: web.Request, path: str, form: dict) -> dict | None:
+        assert self._session is not None
+        url = self.config.upstream.rstrip("/") + path
+        headers = {}
+        if "Authorization" in request.headers:
+            headers["Authorization"] = request.headers["Authorization"]
+        try:
+            async with self._session.post(url, data=form, headers=headers) as response:
+                if response.status != 200:
+                    return None
+                return json.loads(await response.read())
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            self.stats.upstream_errors += 1
             return None
 
     @staticmethod
@@ -782,6 +847,16 @@ class StripeProxy:
             return None
 
 
+def _is_off_session(content_type: str, body: bytes) -> bool:
+    try:
+        if "json" in content_type:
+            return bool(json.loads(body).get("off_session"))
+        values = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        return values.get("off_session", [""])[0].lower() == "true"
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return False
+
+
 def _preorder_id(content_type: str, body: bytes) -> str | None:
     """metadata[preorder_id] of a form-encoded (the SDK) or JSON (Stripe.js) request body."""
     try:
@@ -850,6 +925,8 @@ _HELP = {
     "timeout": "probability of holding timeout_s then hanging up, without forwarding",
     "timeout_s": "how long a timeout fault holds the request",
     "drop_after": "probability of forwarding, then hanging up without the answer",
+    "authentication_402": "off-session 3-D Secure charges get real Stripe's 402 "
+    "authentication_required (localstripe: 200 requires_action)",
     "webhook_target": "the app's webhook URL the relay delivers to",
     "webhook_delay_s": "delay before each webhook delivery",
     "webhook_jitter_s": "extra delay, uniform in 0..this",

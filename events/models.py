@@ -72,6 +72,10 @@ class Event(models.Model):
         FIFO = "fifo", "First come, first served"
         BALLOT = "ballot", "Fair ballot (random draw)"
 
+    class RefillMode(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatically, within minutes"
+        MANUAL = "manual", "Only when staff press “Offer freed places”"
+
     cycle = models.ForeignKey(PresaleCycle, on_delete=models.PROTECT, related_name="events")
     title = models.CharField(max_length=200)
     starts_at = models.DateTimeField()
@@ -83,6 +87,10 @@ class Event(models.Model):
     discount_fixed_pence = models.PositiveIntegerField(null=True, blank=True)
     fulfilment_mode = models.CharField(
         max_length=10, choices=FulfilmentMode.choices, default=FulfilmentMode.FIFO
+    )
+    # Places freed after decisions lock go to the waitlist: on their own, or when staff say.
+    refill_mode = models.CharField(
+        max_length=10, choices=RefillMode.choices, default=RefillMode.AUTOMATIC
     )
     # Where and when tickets go on public sale: members without a ticket are pointed there.
     public_sale_url = models.URLField(max_length=500, blank=True)

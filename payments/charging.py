@@ -22,13 +22,18 @@ from config import log_context
 from events import london
 from events.models import Event, PresaleCycle
 from notifications.models import OutboundEmail
-from payments import gateway
+from payments import authentication, gateway
 from payments.installation import scoped_key
 from payments.models import ChargeAttempt, ChargeRun
 from payments.ratelimit import RateLimiter
 from payments.refunds import finish_stale_refunds
 from payments.run_summary import send_summary_if_settled
-from payments.settlement import OutcomeMismatch, refund_unticketed, settle
+from payments.settlement import (
+    OutcomeMismatch,
+    cancel_abandoned_intent,
+    refund_unticketed,
+    settle,
+)
 from preorders.decisions import lock_decisions
 from preorders.models import PreOrder
 from preorders.services import transition_many
@@ -253,6 +258,21 @@ def reconcile(
         except OutcomeMismatch:
             logger.exception("Charge attempt %s left open: Stripe's answer does not match", attempt)
             counts["mismatched"] = counts.get("mismatched", 0) + 1
+    # Payments members confirmed with their bank whose news never reached us.
+    if authenticated := authentication.settle_completed(older_than=older_than):
+        counts["authenticated"] = authenticated
+    # PaymentIntents given up on (authentication without the recovery) whose cancellation at
+    # Stripe did not go through yet: none may stay open.
+    abandoned = ChargeAttempt.objects.filter(
+        status=ChargeAttempt.Status.FAILED,
+        failure_code="authentication_required",
+        payment_intent_id__isnull=False,
+        intent_cancelled_at__isnull=True,
+    )
+    if cycle_id is not None:
+        abandoned = abandoned.filter(preorder__cycle_id=cycle_id)
+    for attempt_id in abandoned.values_list("pk", flat=True):
+        cancel_abandoned_intent(attempt_id)
     unsent = PreOrder.objects.filter(status=Status.PAID, ticket__isnull=False).exclude(
         emails__template="ticket"
     )
@@ -310,6 +330,7 @@ class RunReport:
     paid: int
     failed: int
     in_flight: int
+    awaiting_authentication: int
     failures_by_reason: dict[str, int]
     total_taken_pence: int
 
@@ -332,6 +353,7 @@ def report(cycle_id: int) -> RunReport:
         paid=Count("id", filter=Q(status=ChargeAttempt.Status.SUCCEEDED)),
         failed=Count("id", filter=Q(status=ChargeAttempt.Status.FAILED)),
         in_flight=Count("id", filter=Q(status=ChargeAttempt.Status.STARTED)),
+        awaiting=Count("id", filter=Q(status=ChargeAttempt.Status.AWAITING)),
         taken=Sum("amount_pence", filter=Q(status=ChargeAttempt.Status.SUCCEEDED)),
     )
     reasons = dict(
@@ -347,6 +369,7 @@ def report(cycle_id: int) -> RunReport:
         paid=totals["paid"],
         failed=totals["failed"],
         in_flight=totals["in_flight"],
+        awaiting_authentication=totals["awaiting"],
         failures_by_reason=reasons,
         total_taken_pence=totals["taken"] or 0,
     )

@@ -10,6 +10,7 @@ class FailureKind(StrEnum):
     EXPIRED_CARD = "expired_card"
     INCORRECT_DETAILS = "incorrect_details"
     AUTHENTICATION_REQUIRED = "authentication_required"
+    AUTHENTICATION_NOT_CONFIRMED = "authentication_not_confirmed"
     PROCESSING_ERROR = "processing_error"
     OTHER = "other"
 
@@ -25,6 +26,9 @@ SENTENCES: dict[FailureKind, str] = {
     FailureKind.AUTHENTICATION_REQUIRED: (
         "Your bank wanted you to confirm the payment yourself, which is not possible when we "
         "charge your card automatically."
+    ),
+    FailureKind.AUTHENTICATION_NOT_CONFIRMED: (
+        "The payment was not confirmed with your bank in time, so we cancelled it."
     ),
     FailureKind.PROCESSING_ERROR: "Your bank could not process the payment at the time.",
     FailureKind.OTHER: "The payment did not go through.",
@@ -88,6 +92,8 @@ _KINDS: dict[FailureKind, frozenset[str]] = {
     FailureKind.AUTHENTICATION_REQUIRED: frozenset(
         {"authentication_required", "requires_action", "card_not_authenticated"}
     ),
+    # Our own code: the member did not confirm by the deadline (payments/authentication.py).
+    FailureKind.AUTHENTICATION_NOT_CONFIRMED: frozenset({"authentication_deadline"}),
     FailureKind.PROCESSING_ERROR: frozenset({"processing_error", "duplicate_transaction"}),
 }
 _KIND_OF_CODE = {code: kind for kind, codes in _KINDS.items() for code in codes}

@@ -1,7 +1,6 @@
 """The one module that talks to Stripe. Everything else calls these functions and gets plain
 dataclasses back, never Stripe objects, and sees Stripe failures as GatewayError."""
 
-import contextlib
 import json
 import random
 import re
@@ -286,7 +285,8 @@ class StripeUnavailable(GatewayError):
 
 @dataclass(frozen=True)
 class ChargeOutcome:
-    """What Stripe says about a charge. `status` is "succeeded", "failed" or "processing"."""
+    """What Stripe says about a charge. `status` is "succeeded", "failed", "processing" or
+    "requires_action" (the bank wants the cardholder to authenticate)."""
 
     status: str
     payment_intent_id: str | None
@@ -314,6 +314,14 @@ class ChargeOutcome:
         )
 
 
+# Codes that mean "the cardholder must authenticate": Stripe's off-session refusal, and a
+# failed on-session attempt (which the member may try again until the deadline).
+AUTHENTICATION_CODES = frozenset(
+    {"authentication_required", "payment_intent_authentication_failure"}
+)
+AUTHENTICATION_MESSAGE = "Your bank wants you to confirm this payment."
+
+
 def _outcome_of(intent) -> ChargeOutcome:
     return _bare_outcome_of(intent).described_by(intent)
 
@@ -324,21 +332,20 @@ def _bare_outcome_of(intent) -> ChargeOutcome:
         return ChargeOutcome("succeeded", intent.id)
     if status == "processing":
         return ChargeOutcome("processing", intent.id)
-    if status == "requires_action":
-        # Off-session, nobody can authenticate: the bank wants the cardholder present.
-        return ChargeOutcome(
-            "failed",
-            intent.id,
-            "authentication_required",
-            "Your bank asked for authentication, which is not possible for this payment.",
-        )
     error = intent.last_payment_error
+    code = (getattr(error, "code", None) or "") if error else ""
+    if status == "requires_action" or (
+        status == "requires_payment_method" and code in AUTHENTICATION_CODES
+    ):
+        # Off-session, nobody can authenticate: the bank wants the cardholder present (real
+        # Stripe: 402 and requires_payment_method; localstripe: 200 and requires_action).
+        return ChargeOutcome(
+            "requires_action", intent.id, "authentication_required", AUTHENTICATION_MESSAGE
+        )
     return ChargeOutcome(
         "failed",
         intent.id,
-        (getattr(error, "decline_code", None) or getattr(error, "code", None) or status)
-        if error
-        else status,
+        (getattr(error, "decline_code", None) or code or status) if error else status,
         (getattr(error, "message", None) or "") if error else f"Payment {status}.",
     )
 
@@ -402,9 +409,17 @@ def _charge_once(
     except stripe.CardError as error:
         body = error.error
         intent = getattr(body, "payment_intent", None) if body else None
+        intent_id = getattr(intent, "id", None) if intent else None
+        if error.code in AUTHENTICATION_CODES:
+            # Real Stripe's answer to an off-session charge of a 3-D Secure card: a 402 whose
+            # PaymentIntent is still open (requires_payment_method), never cancelled by Stripe.
+            outcome = ChargeOutcome(
+                "requires_action", intent_id, "authentication_required", AUTHENTICATION_MESSAGE
+            )
+            return outcome.described_by(intent) if intent else outcome
         outcome = ChargeOutcome(
             "failed",
-            getattr(intent, "id", None) if intent else None,
+            intent_id,
             (getattr(body, "decline_code", None) or error.code or "card_declined"),
             error.user_message or "Your card was declined.",
         )
@@ -421,18 +436,66 @@ def _charge_once(
         if error.http_status and error.http_status >= 500:
             raise StripeUnavailable("Stripe failed.") from error
         raise _translate(error) from error
-    outcome = _outcome_of(intent)
-    if outcome.failure_code == "authentication_required":
-        cancel_payment_intent(intent.id)
-    return outcome
+    return _outcome_of(intent)
 
 
-def cancel_payment_intent(payment_intent_id: str) -> None:
+def cancel_payment_intent(payment_intent_id: str) -> ChargeOutcome:
     """Cancel a PaymentIntent we have given up on, so that a late authentication by the
-    cardholder cannot take money for a pre-order already failed. Best effort: one that cannot be
-    cancelled any more is dealt with by settlement (a late success is refunded)."""
-    with contextlib.suppress(stripe.StripeError):
+    cardholder cannot take money for a pre-order already failed, and say how it ended: "failed"
+    (code "canceled") once cancelled, or "succeeded" if the cardholder was quicker. Raises
+    StripeUnavailable when Stripe cannot be asked (the caller tries again later)."""
+    try:
         client().v1.payment_intents.cancel(payment_intent_id)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable("Stripe did not answer.") from error
+    except stripe.InvalidRequestError:
+        # Not cancellable any more: already cancelled, or it succeeded meanwhile.
+        outcome = payment_intent_outcome(payment_intent_id)
+        if outcome.status == "succeeded":
+            return outcome
+        if _intent_status(payment_intent_id) != "canceled":
+            raise
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    return ChargeOutcome("failed", payment_intent_id, "canceled", "Payment cancelled.")
+
+
+def _intent_status(payment_intent_id: str) -> str:
+    try:
+        return client().v1.payment_intents.retrieve(payment_intent_id).status
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable("Stripe did not answer.") from error
+
+
+@dataclass(frozen=True)
+class AuthenticationHandle:
+    """What the member's browser needs to confirm a PaymentIntent on-session."""
+
+    payment_intent_id: str
+    client_secret: str
+    status: str
+
+
+def ready_for_authentication(
+    payment_intent_id: str, payment_method_id: str
+) -> AuthenticationHandle:
+    """The PaymentIntent, ready for Stripe.js's confirmCardPayment in the member's browser. One
+    left requires_payment_method (real Stripe's 402, or an authentication the member failed) is
+    given its saved card again and confirmed, which brings back the bank's challenge."""
+    try:
+        intent = client().v1.payment_intents.retrieve(payment_intent_id)
+        if intent.status == "requires_payment_method":
+            client().v1.payment_intents.update(
+                payment_intent_id, params={"payment_method": payment_method_id}
+            )
+            intent = client().v1.payment_intents.confirm(payment_intent_id)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        raise StripeUnavailable(
+            "We could not reach our payment provider. Please try again in a minute."
+        ) from error
+    except stripe.StripeError as error:
+        raise _translate(error) from error
+    return AuthenticationHandle(intent.id, intent.client_secret, intent.status)
 
 
 def payment_intent_outcome(payment_intent_id: str) -> ChargeOutcome:

@@ -90,6 +90,9 @@ class ChargeAttempt(models.Model):
 
     class Status(models.TextChoices):
         STARTED = "started", "Started"
+        # Stripe wants the cardholder to authenticate (3-D Secure): the PaymentIntent stays
+        # open for the member to confirm on-session until `authenticate_by`.
+        AWAITING = "awaiting", "Awaiting authentication"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
@@ -108,6 +111,10 @@ class ChargeAttempt(models.Model):
     failure_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    authenticate_by = models.DateTimeField(null=True, blank=True)
+    # When we cancelled its PaymentIntent at Stripe (given up on an authentication), so that
+    # nobody can complete it later; reconciliation retries until this is set.
+    intent_cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -116,11 +123,19 @@ class ChargeAttempt(models.Model):
             # At most one attempt per pre-order may be in flight or have succeeded.
             models.UniqueConstraint(
                 fields=["preorder"],
-                condition=models.Q(status__in=["started", "succeeded"]),
+                condition=models.Q(status__in=["started", "awaiting", "succeeded"]),
                 name="charge_attempt_one_live_per_preorder",
             ),
             models.CheckConstraint(
                 condition=models.Q(amount_pence__gt=0), name="charge_attempt_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="awaiting")
+                | (
+                    models.Q(authenticate_by__isnull=False)
+                    & models.Q(payment_intent_id__isnull=False)
+                ),
+                name="charge_attempt_awaiting_has_deadline_and_intent",
             ),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="charge_attempt_status")]

@@ -33,8 +33,9 @@ KIND_WORDS = {
 }
 CODE_WORDS = {"invalid_request": "The saved card could not be used"}
 
-# "Not allocated": pending when decisions locked. A separate state may replace "denied" here.
-NOT_ALLOCATED_STATUSES = [s for s in ("denied", "not_allocated") if s in Status.values]
+# Pending when decisions locked: not allocated, or in line for a freed place. A staff denial is
+# a decision, not a shortage, and is not counted here.
+NOT_ALLOCATED_STATUSES = [Status.NOT_ALLOCATED, Status.WAITLISTED]
 
 
 def in_words(code: str) -> str:

@@ -4,6 +4,9 @@ the attempt settled and do nothing.
 
     succeeded -> pre-order paid + one ticket assigned (same transaction) -> ticket email
     failed    -> pre-order failed with the reason -> "Card declined – try public drop" email
+    requires_action (the bank wants the cardholder) -> with PRESALE_AUTHENTICATION_RECOVERY,
+                 awaiting authentication until the deadline (payments/authentication.py);
+                 without, failed and its PaymentIntent cancelled at Stripe
     no ticket -> (never expected: approval reserved one) refund, pre-order refunded, staff told
 """
 
@@ -15,7 +18,7 @@ from django.utils import timezone
 
 from events.pricing import format_pence
 from notifications.services import queue_email
-from payments import gateway
+from payments import authentication, gateway
 from payments.models import ChargeAttempt
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition_many
@@ -69,7 +72,13 @@ def settle(attempt_id: int, outcome: gateway.ChargeOutcome, *, source: str) -> b
             check_outcome(attempt, None, outcome)  # another path recorded another PaymentIntent
         if outcome.payment_intent_id and not attempt.payment_intent_id:
             attempt.payment_intent_id = outcome.payment_intent_id
-        if attempt.status != ChargeAttempt.Status.STARTED:
+        if attempt.status == ChargeAttempt.Status.AWAITING:
+            # Only the member's success settles it now; a failed authentication may be tried
+            # again, and the deadline (payments/authentication.py) ends it otherwise.
+            if outcome.status == "succeeded":
+                refund_needed = _apply_outcome(attempt, outcome, source=source, now=now)
+                changed = True
+        elif attempt.status != ChargeAttempt.Status.STARTED:
             attempt.save(update_fields=["payment_intent_id"])
             # Money taken for a pre-order already failed (e.g. a late 3-D Secure
             # authentication): it has no ticket, so the money goes back.
@@ -81,6 +90,12 @@ def settle(attempt_id: int, outcome: gateway.ChargeOutcome, *, source: str) -> b
         else:
             refund_needed = _apply_outcome(attempt, outcome, source=source, now=now)
             changed = True
+    if (
+        changed
+        and attempt.status == ChargeAttempt.Status.FAILED
+        and outcome.status == "requires_action"
+    ):
+        cancel_abandoned_intent(attempt.pk)
     if late_success:
         refund_late_success(attempt.pk, outcome.payment_intent_id)
     if refund_needed:
@@ -110,6 +125,12 @@ def _apply_outcome(attempt: ChargeAttempt, outcome, *, source: str, now) -> bool
         # run's hot path; nothing is lost if that hand-over fails (reconciliation redoes it).
         transaction.on_commit(lambda: dispatch_ticket(ticket.preorder_id))
         return False
+    # Without the recovery, the brief's rule: failed = cancel (the PaymentIntent is cancelled
+    # at Stripe after commit, see settle).
+    recoverable = outcome.status == "requires_action" and outcome.payment_intent_id
+    if recoverable and settings.PRESALE_AUTHENTICATION_RECOVERY:
+        authentication.await_authentication(attempt, preorder, outcome, source=source, now=now)
+        return False
     attempt.status = ChargeAttempt.Status.FAILED
     attempt.failure_code = outcome.failure_code[:100]
     attempt.failure_message = outcome.failure_message[:500]
@@ -133,6 +154,25 @@ def _apply_outcome(attempt: ChargeAttempt, outcome, *, source: str, now) -> bool
         preorder=preorder,
     )
     return False
+
+
+def cancel_abandoned_intent(attempt_id: int) -> bool:
+    """Cancel at Stripe the PaymentIntent of a failed attempt that was waiting for the
+    cardholder, so it can never take money later. Returns True once it is cancelled (or turned
+    out to have succeeded, which is then settled as a late payment and refunded); False when
+    Stripe could not be asked (reconciliation tries again)."""
+    attempt = ChargeAttempt.objects.get(pk=attempt_id)
+    if attempt.intent_cancelled_at or not attempt.payment_intent_id:
+        return True
+    try:
+        outcome = gateway.cancel_payment_intent(attempt.payment_intent_id)
+    except gateway.GatewayError:
+        logger.warning("PaymentIntent %s not cancelled yet", attempt.payment_intent_id)
+        return False
+    ChargeAttempt.objects.filter(pk=attempt.pk).update(intent_cancelled_at=timezone.now())
+    if outcome.status == "succeeded":
+        settle(attempt.pk, outcome, source="stripe")
+    return True
 
 
 def refund_late_success(attempt_id: int, payment_intent_id: str) -> None:

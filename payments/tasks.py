@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from payments import charging, run_execution
+from payments import authentication, charging, refill, run_execution
 from payments.models import StripeEvent
 from payments.stripe_events import process_event
 
@@ -73,3 +73,24 @@ def process_pending_events(older_than_seconds: int = 120, limit: int = 500) -> i
     for event_pk in ids:
         process_event(event_pk)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def expire_authentications() -> int:
+    """Every minute: PaymentIntents whose authentication deadline passed are cancelled at
+    Stripe and their pre-orders failed (their places go to the waitlist)."""
+    return authentication.expire_due()
+
+
+@shared_task(ignore_result=True)
+def refill_waitlists() -> dict[str, int]:
+    """Every minute: freed places to the waitlists, and closed waitlists told."""
+    return refill.refill_due()
+
+
+@shared_task(ignore_result=True)
+def offer_freed_places(event_id: int, actor_id: int | None = None) -> int:
+    from members.models import Member
+
+    actor = Member.objects.filter(pk=actor_id).first() if actor_id else None
+    return refill.refill_event(event_id, actor=actor)

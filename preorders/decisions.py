@@ -20,6 +20,7 @@ from notifications.services import queue_email
 from preorders.models import PreOrder
 from preorders.services import transition_many
 from preorders.states import Status
+from preorders.waitlist import waitlist_pending
 from tickets.selectors import pool_summary
 from tickets.services import lock_event
 
@@ -194,9 +195,10 @@ def verify_ballot(entry: EventLogEntry) -> bool:
 
 def lock_decisions(cycle_id: int) -> int:
     """The first step of the charge run: optionally auto-fulfil every event, then lock decisions
-    for good. Pre-orders nobody approved become "not allocated", and every member who will not
-    get a ticket is told (no charge was made). Returns how many were not allocated. Safe to call
-    twice: the second call finds the cycle locked and does nothing."""
+    for good. Pre-orders nobody approved are waitlisted (PRESALE_WAITLIST, preorders/waitlist.py)
+    or else become "not allocated"; every member who will not get a ticket is told (no charge
+    was made). Returns how many were told. Safe to call twice: the second call finds the cycle
+    locked and does nothing."""
     with transaction.atomic():
         cycle = PresaleCycle.objects.select_for_update().get(pk=cycle_id)
         if cycle.decisions_locked:
@@ -213,6 +215,9 @@ def lock_decisions(cycle_id: int) -> int:
         now = timezone.now()
         cycle.charge_run_started_at = now
         cycle.save(update_fields=["charge_run_started_at"])
+        if settings.PRESALE_WAITLIST:
+            # Still pending: next in line for a freed place, told only once it is final.
+            waitlist_pending(cycle, now)
         pending = list(
             PreOrder.objects.select_for_update().filter(cycle=cycle, status=Status.PENDING)
         )

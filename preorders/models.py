@@ -18,7 +18,7 @@ class PreOrder(models.Model):
     cycle = models.ForeignKey(
         "events.PresaleCycle", on_delete=models.PROTECT, related_name="preorders"
     )
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.PENDING)
     # The member price when the pre-order was placed (or last switched event): what is charged.
     amount_pence = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, default="gbp")
@@ -32,6 +32,9 @@ class PreOrder(models.Model):
     # Why a charge failed, as Stripe put it (e.g. "card_declined: Your card was declined."), and
     # Stripe's code alone: for staff. Members read payments.failure_reasons' sentence instead.
     failure_reason = models.CharField(max_length=500, blank=True)
+    # Place in the event's waitlist (1 = next in line), recorded when decisions lock: first
+    # come first served, or the full ranking of the event's seeded ballot.
+    waitlist_position = models.PositiveIntegerField(null=True, blank=True)
     failure_code = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -77,6 +80,8 @@ class PreOrder(models.Model):
             return "Charging"
         if self.status in (Status.PAID, Status.TICKET_SENT):
             return "Paid"
+        if self.status == Status.AWAITING_AUTHENTICATION:
+            return "Awaiting the member's bank authentication"
         if self.status == Status.FAILED:
             return f"Failed: {self.failure_reason}" if self.failure_reason else "Failed"
         if self.status == Status.REFUNDED:
@@ -107,6 +112,29 @@ class PreOrder(models.Model):
         return self.refunds.filter(status="succeeded").first()
 
     @property
+    def awaiting_attempt(self):
+        """The charge attempt waiting for the member's bank authentication, if any."""
+        return self.charge_attempts.filter(status="awaiting").first()
+
+    @property
+    def waitlist_place(self) -> int:
+        """Where the member stands in line now (1 = next): their recorded position among those
+        still waiting."""
+        ahead = PreOrder.objects.filter(
+            event_id=self.event_id,
+            status=Status.WAITLISTED,
+            waitlist_position__lt=self.waitlist_position or 0,
+        ).count()
+        return ahead + 1
+
+    @property
+    def waitlist_closes_at(self):
+        """When this pre-order's waitlist closes (the event's public sale or the cut-off)."""
+        from preorders.waitlist import closes_at
+
+        return closes_at(self.event)
+
+    @property
     def member_label(self) -> str:
         """The status in the member's words (DESIGN.md §3)."""
         if self.status == Status.APPROVED:
@@ -119,8 +147,10 @@ MEMBER_LABELS = {
     Status.PENDING: "Pending",
     Status.DENIED: "Not allocated this week",
     Status.NOT_ALLOCATED: "Not allocated this week",
+    Status.WAITLISTED: "On the waitlist",
     Status.CANCELLED: "Cancelled",
     Status.CHARGING: "Charging your card",
+    Status.AWAITING_AUTHENTICATION: "Confirm with your bank",
     Status.PAID: "Paid – sending your ticket",
     Status.TICKET_SENT: "Successful – Ticket Sent",
     Status.FAILED: "Failed – Card Declined",
@@ -144,8 +174,8 @@ class PreOrderLogEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
     action = models.CharField(max_length=40)
-    from_status = models.CharField(max_length=20, blank=True)
-    to_status = models.CharField(max_length=20, blank=True)
+    from_status = models.CharField(max_length=30, blank=True)
+    to_status = models.CharField(max_length=30, blank=True)
     note = models.TextField(blank=True)
 
     class Meta:

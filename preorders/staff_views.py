@@ -22,7 +22,7 @@ from events.models import Event, EventLogEntry, PresaleCycle
 from events.selectors import cycles_taking_events, planning_cycles
 from events.services import CycleError, close_window_early
 from members.permissions import reviewer_required
-from preorders import decisions, selectors
+from preorders import decisions, selectors, waitlist
 from preorders.models import PreOrder
 from preorders.staff_forms import AutoFulfilForm, DecisionForm, PreorderFilterForm
 from preorders.states import REFUNDABLE_STATUSES, Status
@@ -134,6 +134,9 @@ def _event_context(request: HttpRequest, event: Event) -> dict:
         "log": selectors.event_audit_log(event.pk, limit=30),
         "statuses": Status,
         "failed_ticket_emails": delivery.failed_ticket_email_count(event.pk),
+        "waitlist": waitlist.waiting_in_order(event.pk),
+        "waitlist_closes_at": waitlist.closes_at(event),
+        "refill_modes": Event.RefillMode.choices,
     }
 
 

@@ -86,6 +86,7 @@ ADMIN_INDEX = "admin:index"
 MANAGER_ONLY = frozenset(
     {
         "payments:start_charge_run",
+        "payments:offer_freed_places",
         "payments:webhook_log",
         "payments:replay",
         "notifications:outbox",

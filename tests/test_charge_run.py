@@ -70,8 +70,10 @@ def test_the_run_report_adds_up(approved_preorder_factory):
 
 
 def test_a_3ds_card_saved_with_authentication_fails_off_session(
-    stripe_server, make_member, make_event
+    stripe_server, make_member, make_event, settings
 ):
+    """Without the recovery (the brief's rule; issue 10's tests cover it switched on)."""
+    settings.PRESALE_AUTHENTICATION_RECOVERY = False
     from preorders.decisions import approve
     from preorders.services import place_preorder
     from tests.stripe_helpers import new_authenticated_setup_intent
@@ -90,11 +92,16 @@ def test_a_3ds_card_saved_with_authentication_fails_off_session(
     assert preorder.status == Status.FAILED
     assert preorder.failure_reason.startswith("authentication_required")
     assert not TicketModel.objects.filter(preorder=preorder).exists()
+    attempt = ChargeAttempt.objects.get(preorder=preorder)
+    assert stripe_get(stripe_server, f"payment_intents/{attempt.payment_intent_id}")["status"] == (
+        "canceled"
+    )
 
 
 def test_pending_preorders_are_not_charged_and_members_are_told(
-    approved_preorder_factory,
+    approved_preorder_factory, settings
 ):
+    settings.PRESALE_WAITLIST = False  # the brief's rule; tests/preorders/test_waitlist.py: on
     approved = approved_preorder_factory(SUCCEEDS)
     pending = approved_preorder_factory(SUCCEEDS, approve=False)
     mail.outbox.clear()

@@ -342,7 +342,7 @@ def test_decisions_are_refused_after_the_lock(review, place, staff):
     decisions.lock_decisions(review.cycle_id)
     log_count = PreOrderLogEntry.objects.count()
     before = statuses(approved, pending)
-    assert before == [Status.APPROVED, Status.NOT_ALLOCATED]
+    assert before == [Status.APPROVED, Status.WAITLISTED]
 
     for call in (
         lambda: decisions.approve(review.pk, [pending.pk], actor=staff),
@@ -556,8 +556,9 @@ def test_auto_fulfil_without_a_seed_draws_and_records_one(review, place, staff):
 
 
 def test_lock_decisions_marks_pending_not_allocated_and_tells_each_member_once(
-    review, place, staff, mailoutbox, django_capture_on_commit_callbacks
+    review, place, staff, mailoutbox, django_capture_on_commit_callbacks, settings
 ):
+    settings.PRESALE_WAITLIST = False  # the brief's rule: not allocated at the lock
     add_tickets(review, 5)
     approved = place(review, minutes=1)
     staff_denied = place(review, minutes=2)
@@ -600,8 +601,9 @@ def test_lock_decisions_marks_pending_not_allocated_and_tells_each_member_once(
 
 
 def test_lock_decisions_twice_does_nothing_the_second_time(
-    review, place, mailoutbox, django_capture_on_commit_callbacks
+    review, place, mailoutbox, django_capture_on_commit_callbacks, settings
 ):
+    settings.PRESALE_WAITLIST = False
     add_tickets(review, 1)
     [place(review, minutes=i) for i in range(2)]
     with django_capture_on_commit_callbacks(execute=True):
@@ -625,7 +627,7 @@ def test_lock_decisions_without_auto_fulfil_approves_nobody(review, place):
 
     decisions.lock_decisions(review.cycle_id)
 
-    assert statuses(*pending) == [Status.NOT_ALLOCATED] * 2
+    assert statuses(*pending) == [Status.WAITLISTED] * 2
     assert not EventLogEntry.objects.filter(action="auto_fulfil").exists()
 
 
@@ -633,6 +635,7 @@ def test_lock_decisions_auto_fulfils_each_event_by_its_own_mode(
     settings, make_event, place, django_capture_on_commit_callbacks
 ):
     settings.PRESALE_AUTO_FULFIL = True
+    settings.PRESALE_WAITLIST = False
     fifo = make_event(title="First come", fulfilment_mode="fifo")
     ballot = make_event(title="Ballot", fulfilment_mode="ballot")
     close_window(fifo.cycle)

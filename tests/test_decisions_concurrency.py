@@ -14,6 +14,7 @@ import threading
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from django.utils import timezone
 
 from events.models import Event, PresaleCycle
@@ -216,6 +217,7 @@ def test_concurrent_approve_and_deny_keep_the_pool_consistent():
 # --- An approval racing the start of the charge run -------------------------------------------
 
 
+@override_settings(PRESALE_WAITLIST=False)  # the brief's rule: not allocated at the lock
 def test_approval_racing_the_lock_lands_before_it_or_is_refused():
     outcomes_seen = set()
     staff = staff_member()
@@ -258,6 +260,7 @@ def test_approval_racing_the_lock_lands_before_it_or_is_refused():
     assert outcomes_seen <= {"approved first", "refused"}
 
 
+@override_settings(PRESALE_WAITLIST=False)
 def test_concurrent_lock_decisions_sends_each_email_once():
     """Two charge-run workers starting at once: one locks, the other finds it locked."""
     from notifications.models import OutboundEmail

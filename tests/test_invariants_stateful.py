@@ -15,10 +15,17 @@ window through the review to after the Tuesday 19:00 charge time. Steps:
   a crashed worker's), a full run, the Tuesday beat task, reconciliation;
 - Stripe's webhooks, built from the real PaymentIntents on localstripe, signed, duplicated and
   shuffled; a charge whose answer is lost (Stripe charged; we never heard); an email outage;
-  Celery's later email retries and the sweep.
+  Celery's later email retries and the sweep;
+- the bank asks for authentication (3-D Secure card 3155): the member completes it or fails it
+  in "Stripe.js" (reported by the page, or left to webhooks and reconciliation), the deadline
+  passes (the PaymentIntent cancelled at Stripe); freed places go to the waitlist (every minute,
+  or when staff offer them), and the waitlist closes at the cut-off. Each example draws whether
+  the authentication recovery and the waitlist are on (the brief's rules when off).
 
-CI runs PRESALE_STATEFUL_EXAMPLES examples (15 by default, about 20 s on SQLite and 30 s on
-PostgreSQL); the long run (about 12 minutes on SQLite, 25 on PostgreSQL) is
+CI runs PRESALE_STATEFUL_EXAMPLES examples (15 by default, about 2-3 minutes on PostgreSQL
+since issue 10's moves; measured on PostgreSQL on a busy 2-core machine: 79 examples in 7
+minutes, 5-16 s an example depending on the draw); the long run (1,000 examples: about 1.5 to
+4 hours on PostgreSQL there, not yet timed end to end) is
     PRESALE_STATEFUL_EXAMPLES=1000 .venv/bin/pytest tests/test_invariants_stateful.py -p no:xdist -s
 (-s prints what the examples did: steps taken, refusals and their reasons, final states).
 """
@@ -67,15 +74,22 @@ from members.roles import Role, set_role
 from notifications import services as email_services
 from notifications.models import OutboundEmail
 from notifications.tasks import sweep_unsent_emails
-from payments import charging, gateway, refunds, run_execution
+from payments import authentication, charging, gateway, refill, refunds, run_execution
 from payments.models import ChargeAttempt, ChargeRun, Refund
-from payments.tasks import charge_due_cycles
-from preorders import decisions
+from payments.tasks import charge_due_cycles, expire_authentications, refill_waitlists
+from preorders import decisions, waitlist
 from preorders.decisions import DecisionError
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import PreorderError, cancel_preorder, edit_preorder, place_preorder
 from preorders.states import LIVE_STATUSES, Status
-from tests.stripe_helpers import DECLINED_OFF_SESSION, SUCCEEDS, new_confirmed_setup_intent
+from tests.payments.sca import authenticate_as_stripe_js
+from tests.stripe_helpers import (
+    DECLINED_OFF_SESSION,
+    NEEDS_3DS,
+    SUCCEEDS,
+    new_authenticated_setup_intent,
+    new_confirmed_setup_intent,
+)
 from tickets.delivery import resend_failed_ticket_emails
 from tickets.models import Ticket
 from tickets.selectors import pool_summaries, pool_summary
@@ -87,7 +101,8 @@ LONDON = ZoneInfo("Europe/London")
 # Mondays of weeks whose pre-order window (or the next week's) crosses a clock change:
 # BST starts on Sunday 28 March 2027 and ends on Sunday 31 October 2027.
 WEEKS = [dt.date(2027, 3, 15), dt.date(2027, 3, 22), dt.date(2027, 10, 18), dt.date(2027, 10, 25)]
-CARDS = st.sampled_from([SUCCEEDS, DECLINED_OFF_SESSION])
+# The 3-D Secure card twice as often: its story (charge, bank's check, deadline) is the longest.
+CARDS = st.sampled_from([SUCCEEDS, DECLINED_OFF_SESSION, NEEDS_3DS, NEEDS_3DS])
 PICK = st.integers(min_value=0, max_value=10**6)  # an index into whatever exists, modulo its size
 MASK = st.integers(min_value=0, max_value=2**16 - 1)  # which of the first 16 things to use
 WEBHOOK_URL = "/payments/stripe/webhook/"
@@ -96,7 +111,15 @@ STEPS_PER_MOVE = 4  # time passes on its own too: stories reach the charge run i
 # What becomes of a claimed charge: the worker charges it, or Stripe charges but the answer is
 # lost on the way back, or the worker dies before sending it.
 FATES = ["charged", "answer lost", "never sent"]
-TICKETED_OR_SETTLING = {Status.CHARGING, Status.PAID, Status.TICKET_SENT}
+# (Awaiting authentication: the member may have completed it, the news not yet in.)
+TICKETED_OR_SETTLING = {
+    Status.CHARGING,
+    Status.AWAITING_AUTHENTICATION,
+    Status.PAID,
+    Status.TICKET_SENT,
+}
+# Codes of an attempt given up on while its PaymentIntent waited for the cardholder.
+GIVEN_UP = ("authentication_required", authentication.DEADLINE_CODE)
 
 # What happened across all examples of a run, printed at the end (pytest -s, or on failure).
 STATS: Counter = Counter()
@@ -118,6 +141,14 @@ DONE_EMAILS = [OutboundEmail.Status.SENT, OutboundEmail.Status.SUPERSEDED]
 
 # Content types and permissions are made by migrations and not per example.
 KEPT_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
+
+
+def card_confirmation(stripe_url: str, member, card: str) -> str:
+    """A SetupIntent confirmed with `card`, as the member's card form does it (a 3-D Secure card
+    is authenticated there)."""
+    if card == NEEDS_3DS:
+        return new_authenticated_setup_intent(stripe_url, member, card)
+    return new_confirmed_setup_intent(stripe_url, member, card)
 
 
 def wipe_database() -> None:
@@ -284,6 +315,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         self.busy = False
         self.beat = False
         self.auto_fulfil = None
+        self.features = None  # the authentication recovery and the waitlist, on or off
         self.steps = 0
         self.last_move = 0
         self.traveller = None
@@ -300,6 +332,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         self.setup_intents: dict[int, str] = {}  # member id -> last SetupIntent a pre-order used
         self.placed: set[int] = set()  # cycles members tried to pre-order in while open
         self.reviewed: set[int] = set()  # cycles staff made a decision in while in review
+        self.asked: set[int] = set()  # attempts whose member had a go at the bank's check
 
     # --- Lookups ---
 
@@ -386,9 +419,14 @@ class PresaleWeeks(RuleBasedStateMachine):
         beat=st.booleans(),
         auto_fulfil=st.booleans(),
         orders=st.lists(st.tuples(PICK, PICK, CARDS), min_size=0, max_size=4),
+        recovery=st.booleans(),
+        with_waitlist=st.booleans(),
     )
     @step
-    def set_up_weeks(self, week, two_cycles, pools, start_hours, beat, auto_fulfil, orders):
+    def set_up_weeks(
+        self, week, two_cycles, pools, start_hours, beat, auto_fulfil, orders, recovery,
+        with_waitlist,
+    ):  # fmt: skip
         """One or two weekly cycles with two events each, pools of 0-4 tickets, four members,
         some of whom have pre-ordered already; the clock somewhere in the first window.
         `beat`: the Tuesday schedule fires whenever time passes a charge time (else workers are
@@ -397,6 +435,12 @@ class PresaleWeeks(RuleBasedStateMachine):
         self.beat = beat
         self.auto_fulfil = override_settings(PRESALE_AUTO_FULFIL=auto_fulfil)
         self.auto_fulfil.enable()
+        self.features = override_settings(
+            PRESALE_AUTHENTICATION_RECOVERY=recovery, PRESALE_WAITLIST=with_waitlist
+        )
+        self.features.enable()
+        STATS[f"authentication recovery {'on' if recovery else 'off'}"] += 1
+        STATS[f"waitlist {'on' if with_waitlist else 'off'}"] += 1
         opens_at = WeeklySchedule.from_settings().cycle(week).opens_at
         self.traveller = time_machine.travel(
             opens_at + dt.timedelta(hours=start_hours, minutes=7), tick=True
@@ -434,6 +478,10 @@ class PresaleWeeks(RuleBasedStateMachine):
                 cycle.closes_at - dt.timedelta(minutes=10),  # Sunday 23:50
                 cycle.closes_at + dt.timedelta(seconds=5),  # review (and next window) open
                 cycle.charge_at + dt.timedelta(minutes=1),  # the run is due
+                # Wednesday 12:00: the authentication deadline of a Tuesday-night demand.
+                authentication.deadline_after(cycle.charge_at) + dt.timedelta(minutes=1),
+                # Wednesday 12:00 too by default: the waitlist closes.
+                waitlist.closes_at(cycle.events.first()) + dt.timedelta(minutes=2),
             ]
         self.milestones.sort()
         # (Initialize rules are never switched off by swarm testing: most stories have orders.)
@@ -445,7 +493,8 @@ class PresaleWeeks(RuleBasedStateMachine):
     # --- The clock ---
 
     def _may_move_on(self) -> bool:
-        """Members get a say before a window ends, and staff before the charge time comes."""
+        """Members get a say before a window ends, staff before the charge time comes, and members
+        asked by their bank before their deadline."""
         now = timezone.now()
         for cycle in PresaleCycle.objects.filter(pk__in=self.cycle_ids):
             if cycle.is_open_at(now) and cycle.pk not in self.placed:
@@ -456,7 +505,9 @@ class PresaleWeeks(RuleBasedStateMachine):
                 and cycle.preorders.filter(status=Status.PENDING).exists()
             ):
                 return False
-        return True
+        # Members asked to confirm with their bank get a go before their deadline comes.
+        waiting = ChargeAttempt.objects.filter(status="awaiting", authenticate_by__gt=now)
+        return not waiting.exclude(pk__in=self.asked).exists()
 
     @rule()
     @step
@@ -473,6 +524,8 @@ class PresaleWeeks(RuleBasedStateMachine):
         if room > dt.timedelta(minutes=10):
             self.clock.shift(min(dt.timedelta(minutes=20), room - dt.timedelta(minutes=5)))
             STATS["clock: a little"] += 1
+            if self.beat:
+                self._every_minute()
 
     def _advance(self) -> None:
         """On to the next moment that matters: Sunday 23:50, the window's end, the charge time
@@ -518,9 +571,7 @@ class PresaleWeeks(RuleBasedStateMachine):
         previous = self.setup_intents.get(member.pk)
         reuse_card = reuse_card and previous is not None
         setup_intent = (
-            previous
-            if reuse_card
-            else new_confirmed_setup_intent(self.ctx.stripe_url, member, card)
+            previous if reuse_card else card_confirmation(self.ctx.stripe_url, member, card)
         )
         allowed = (
             event.cycle.is_open_at(timezone.now())
@@ -562,9 +613,7 @@ class PresaleWeeks(RuleBasedStateMachine):
             return
         event = self._event(which) if "event" in change else preorder.event
         setup_intent = (
-            new_confirmed_setup_intent(self.ctx.stripe_url, member, card)
-            if "card" in change
-            else None
+            card_confirmation(self.ctx.stripe_url, member, card) if "card" in change else None
         )
         allowed = allowed and event.cycle_id == preorder.cycle_id
         try:
@@ -842,10 +891,18 @@ class PresaleWeeks(RuleBasedStateMachine):
     def _beat(self) -> None:
         due = charging.due_cycles()
         charge_due_cycles()
+        self._every_minute()
         for cycle_id in due:
             STATS["scheduled runs"] += 1
             assert PresaleCycle.objects.get(pk=cycle_id).decisions_locked
             assert not PreOrder.objects.filter(cycle_id=cycle_id, status=Status.APPROVED).exists()
+
+    def _every_minute(self) -> None:
+        """Beat's every-minute tasks: authentication deadlines, then freed places and cut-offs."""
+        STATS["deadlines passed (beat)"] += expire_authentications()
+        refilled = refill_waitlists()
+        STATS["promoted (beat)"] += refilled["promoted"]
+        STATS["not allocated at the cut-off (beat)"] += refilled["not_allocated"]
 
     @precondition(lambda self: ChargeAttempt.objects.exists())
     @rule(which=st.none() | PICK, at_once=st.booleans())
@@ -866,6 +923,85 @@ class PresaleWeeks(RuleBasedStateMachine):
             if cycle_id is not None:
                 open_attempts = open_attempts.filter(preorder__cycle_id=cycle_id)
             assert not open_attempts.exists(), "reconciliation left an attempt unsettled"
+
+    # --- The bank's authentication, freed places, the waitlist ---
+
+    @precondition(lambda self: ChargeAttempt.objects.filter(status="awaiting").exists())
+    @rule(pick=PICK, success=st.booleans(), report=st.booleans())
+    @step
+    def member_authenticates(self, pick, success, report):
+        """A member asked to confirm opens the page and presses "Complete authentication" or
+        "Fail authentication"; the page reports back, or the tab is closed first (webhooks and
+        reconciliation then bring the news). Refused once the deadline has passed."""
+        attempts = list(ChargeAttempt.objects.filter(status="awaiting").order_by("id"))
+        attempt = attempts[pick % len(attempts)]
+        self.asked.add(attempt.pk)
+        preorder = PreOrder.objects.select_related("member").get(pk=attempt.preorder_id)
+        allowed = timezone.now() < attempt.authenticate_by
+        try:
+            page = authentication.confirm_page(preorder.member, preorder.pk)
+        except authentication.AuthenticationError as error:
+            return expect("authenticate", allowed, error)
+        expect("authenticate", allowed)
+        answer = authenticate_as_stripe_js(self.ctx.stripe_url, page.client_secret, success)
+        assert answer["status"] == ("succeeded" if success else "requires_payment_method"), answer
+        STATS[f"authentication {'completed' if success else 'failed'}"] += 1
+        if report:
+            after = authentication.check_after_browser(preorder.member, preorder.pk)
+            expected = (
+                {Status.PAID, Status.TICKET_SENT} if success else {Status.AWAITING_AUTHENTICATION}
+            )
+            assert after.status in expected, (after.status, success)
+
+    @precondition(lambda self: ChargeAttempt.objects.filter(status="awaiting").exists())
+    @rule()
+    @step
+    def authentication_deadlines(self):
+        """The every-minute deadline job: past their deadline, PaymentIntents are cancelled at
+        Stripe and their pre-orders failed; the others wait."""
+        now = timezone.now()
+        due = set(
+            ChargeAttempt.objects.filter(status="awaiting", authenticate_by__lte=now).values_list(
+                "pk", flat=True
+            )
+        )
+        STATS["deadlines passed"] += authentication.expire_due()
+        assert not ChargeAttempt.objects.filter(pk__in=due, status="awaiting").exists()
+
+    def _waitlisted_events(self) -> list[int]:
+        return sorted(
+            set(
+                PreOrder.objects.filter(status=Status.WAITLISTED).values_list("event_id", flat=True)
+            )
+        )
+
+    @precondition(lambda self: bool(self._waitlisted_events()))
+    @rule(which=PICK, how=st.sampled_from(["every minute", "staff offer", "manual mode"]))
+    @step
+    def freed_places(self, which, how):
+        """Freed places go to the waitlist: the every-minute task (automatic events), a
+        manager's "Offer freed places", or staff switching the event to manual first (then the
+        task leaves it alone). Never more than the pool; always in the recorded order."""
+        event = self._event_among(which, self._waitlisted_events())
+        before = {
+            p.pk: p.waitlist_position
+            for p in PreOrder.objects.filter(event=event, status=Status.WAITLISTED)
+        }
+        if how == "manual mode":
+            waitlist.set_refill_mode(event.pk, Event.RefillMode.MANUAL, actor=self.staff)
+            refill.refill_due()
+        elif how == "staff offer":
+            refill.refill_event(event.pk, actor=self.staff)
+        else:
+            refill.refill_due()
+        promoted = [pk for pk in before if PreOrder.objects.get(pk=pk).status != Status.WAITLISTED]
+        STATS[f"promoted ({how})"] += len(promoted)
+        still = [pk for pk in before if pk not in promoted]
+        if promoted and still:
+            # Whoever was promoted was ahead of everyone left (or the waitlist closed for all).
+            statuses = set(PreOrder.objects.filter(pk__in=still).values_list("status", flat=True))
+            if statuses == {Status.WAITLISTED}:
+                assert max(before[pk] for pk in promoted) < min(before[pk] for pk in still)
 
     # --- Pages ---
 
@@ -916,10 +1052,21 @@ class PresaleWeeks(RuleBasedStateMachine):
             response = signed_delivery(self.client, event)
             assert response.status_code == 200, response.content
         STATS["webhook deliveries"] += len(deliveries)
+        recovery = django_settings.PRESALE_AUTHENTICATION_RECOVERY
         for intent in current:
             attempt = ChargeAttempt.objects.get(idempotency_key=intent["metadata"]["charge_key"])
-            expected = "succeeded" if intent["status"] == "succeeded" else "failed"
-            assert attempt.status == expected, (intent["id"], intent["status"], attempt.status)
+            code = (intent.get("last_payment_error") or {}).get("code")
+            wants_cardholder = intent["status"] == "requires_action" or (
+                intent["status"] == "requires_payment_method"
+                and code in gateway.AUTHENTICATION_CODES
+            )
+            if intent["status"] == "succeeded":
+                expected = {"succeeded"}
+            elif wants_cardholder and recovery:
+                expected = {"awaiting", "failed"}  # failed: its deadline passed already
+            else:
+                expected = {"failed"}
+            assert attempt.status in expected, (intent["id"], intent["status"], attempt.status)
 
     @precondition(lambda self: ChargeAttempt.objects.filter(status="started").exists())
     @rule(pick=PICK)
@@ -1072,6 +1219,8 @@ class PresaleWeeks(RuleBasedStateMachine):
             self._set_outage(False)
             if self.auto_fulfil is not None:
                 self.auto_fulfil.disable()
+            if self.features is not None:
+                self.features.disable()
             if self.traveller is not None:
                 self.traveller.stop()
 
@@ -1082,6 +1231,21 @@ class PresaleWeeks(RuleBasedStateMachine):
         self._set_outage(False)
         counts = charging.reconcile(older_than=dt.timedelta(0))
         assert counts["unreachable"] == 0
+        # Every authentication deadline and waitlist cut-off passes; beat's tasks run.
+        ends = [
+            *ChargeAttempt.objects.filter(status="awaiting").values_list(
+                "authenticate_by", flat=True
+            ),
+            *(waitlist.closes_at(e) for e in Event.objects.filter(pk__in=self.event_ids)),
+        ]
+        if ends and max(ends) > timezone.now():
+            self.clock.move_to(max(ends) + dt.timedelta(minutes=1))
+        refill.refill_due()  # the last freed places first, before the deadline frees more
+        STATS["deadlines passed (end)"] += authentication.expire_due()
+        refill.refill_due()
+        counts = charging.reconcile(older_than=dt.timedelta(0))
+        assert not ChargeAttempt.objects.filter(status="awaiting").exists()
+        assert not PreOrder.objects.filter(status=Status.WAITLISTED).exists()
         self.clock.shift(dt.timedelta(hours=2))  # past the sweep's wait for failed emails
         sweep_unsent_emails()
         now = timezone.now()
@@ -1115,6 +1279,8 @@ class PresaleWeeks(RuleBasedStateMachine):
             self.one_live_preorder_per_member_per_cycle,
             self.ticket_sent_means_email_sent,
             self.attempts_match_states,
+            self.no_payment_intent_left_open,
+            self.not_allocated_once_and_only_when_final,
             self.every_move_is_logged,
             self.refunds_are_whole_and_single,
         ):
@@ -1287,6 +1453,12 @@ class PresaleWeeks(RuleBasedStateMachine):
         charging_ids = {pk for pk, (status, _) in preorders.items() if status == Status.CHARGING}
         assert set(open_attempts) == charging_ids, (open_attempts, charging_ids)
         assert all(n == 1 for n in open_attempts.values()), open_attempts
+        awaiting = Counter(pk for pk, status in attempts if status == "awaiting")
+        awaiting_ids = {
+            pk for pk, (status, _) in preorders.items() if status == Status.AWAITING_AUTHENTICATION
+        }
+        assert set(awaiting) == awaiting_ids, (awaiting, awaiting_ids)
+        assert all(n == 1 for n in awaiting.values()), awaiting
         failed_attempts = {pk for pk, status in attempts if status == "failed"}
         for pk, (status, cycle) in preorders.items():
             if status == Status.FAILED:
@@ -1301,8 +1473,54 @@ class PresaleWeeks(RuleBasedStateMachine):
                 Status.DENIED,
                 Status.NOT_ALLOCATED,
                 Status.CANCELLED,
+                Status.WAITLISTED,
+                Status.NOT_ALLOCATED,
             ), f"pre-order {pk} is {status} but has a charge attempt"
             assert cycle in locked, f"pre-order {pk} was charged before its run started"
+
+    @invariant()
+    @guarded
+    def no_payment_intent_left_open(self):
+        """A PaymentIntent given up on (authentication without the recovery, or its deadline
+        passed) is cancelled at Stripe; with beat running, none waits past its deadline; the
+        recovery off means none waits at all."""
+        given_up = ChargeAttempt.objects.filter(
+            status=ChargeAttempt.Status.FAILED,
+            failure_code__in=GIVEN_UP,
+            payment_intent_id__isnull=False,
+        )
+        for attempt in given_up:
+            intent = stripe_request(
+                self.ctx.stripe_url, f"payment_intents/{attempt.payment_intent_id}"
+            )
+            assert intent["status"] in ("canceled", "succeeded"), (attempt.pk, intent["status"])
+            assert attempt.intent_cancelled_at is not None, attempt.pk
+            if intent["status"] == "succeeded":  # completed at the last second: given back
+                refunded = refunded_pence(self.ctx.stripe_url, intent["id"])
+                assert refunded == intent["amount"], (attempt.pk, refunded)
+        waiting = ChargeAttempt.objects.filter(status=ChargeAttempt.Status.AWAITING)
+        if not django_settings.PRESALE_AUTHENTICATION_RECOVERY:
+            assert not waiting.exists(), "awaiting authentication with the recovery off"
+        if self.beat:
+            # Beat's every-minute job runs whenever time passes.
+            late = waiting.filter(authenticate_by__lte=timezone.now() - dt.timedelta(minutes=1))
+            assert not late.exists(), list(late.values_list("pk", "authenticate_by"))
+
+    @invariant()
+    @guarded
+    def not_allocated_once_and_only_when_final(self):
+        """At most one "not allocated" email per pre-order, and only once it is final (denied
+        or not allocated after decisions locked); never one for a waitlisted member."""
+        told = Counter(
+            OutboundEmail.objects.filter(template="not_allocated").values_list(
+                "preorder_id", flat=True
+            )
+        )
+        assert all(n == 1 for n in told.values()), told
+        for pk, status in PreOrder.objects.filter(pk__in=told).values_list("pk", "status"):
+            assert status in (Status.DENIED, Status.NOT_ALLOCATED), (pk, status)
+        if not django_settings.PRESALE_WAITLIST:
+            assert not PreOrder.objects.filter(status=Status.WAITLISTED).exists()
 
     @invariant()
     @guarded

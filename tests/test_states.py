@@ -26,6 +26,15 @@ LEGAL = {
     ("denied", "approved"),
     ("charging", "paid"),
     ("charging", "failed"),
+    # Not allocated at the lock (waitlist off), or waitlisted until a place frees or the cut-off.
+    ("pending", "not_allocated"),
+    ("pending", "waitlisted"),
+    ("waitlisted", "approved"),
+    ("waitlisted", "not_allocated"),
+    # The bank asked for authentication: the member confirms, or the deadline passes.
+    ("charging", "awaiting_authentication"),
+    ("awaiting_authentication", "paid"),
+    ("awaiting_authentication", "failed"),
     ("paid", "ticket_sent"),
     ("paid", "refunded"),
     # A manager's refund (or one made in Stripe's dashboard) after the ticket went out.
@@ -41,6 +50,8 @@ def test_the_statuses():
         "approved": "Approved",
         "denied": "Denied",
         "not_allocated": "Not allocated",
+        "waitlisted": "Waitlisted",
+        "awaiting_authentication": "Awaiting authentication",
         "cancelled": "Cancelled",
         "charging": "Charging",
         "paid": "Paid",

@@ -215,12 +215,14 @@ def test_when_the_answer_to_the_charge_is_lost_the_webhook_settles_it(
 
 
 def test_an_off_session_3ds_charge_failed_by_the_run_cannot_take_money_later(
-    register_webhook, stripe_server, make_member, make_event
+    register_webhook, stripe_server, make_member, make_event, settings
 ):
     """Off-session, a 3-D Secure card comes back `requires_action`: the run fails the pre-order.
     If that PaymentIntent is left open, the cardholder can still authenticate it, Stripe takes
     the money and sends payment_intent.succeeded — which must not leave the member charged
-    without a ticket (cancel the PaymentIntent when failing it, or refund what arrives)."""
+    without a ticket (cancel the PaymentIntent when failing it, or refund what arrives).
+    This is the brief's rule (no authentication recovery); tests/payments/ cover it switched on."""
+    settings.PRESALE_AUTHENTICATION_RECOVERY = False
     from preorders.decisions import approve
     from preorders.services import place_preorder
     from tests.stripe_helpers import new_authenticated_setup_intent

@@ -38,6 +38,12 @@ REASONS = [
         "An error occurred while processing your card. Try again in a little bit.",
         FailureKind.PROCESSING_ERROR,
     ),
+    # Ours, not Stripe's: the member did not confirm with their bank by the deadline.
+    (
+        "authentication_deadline",
+        "Not confirmed with the bank before the deadline.",
+        FailureKind.AUTHENTICATION_NOT_CONFIRMED,
+    ),
     ("some_code_stripe_adds_next_year", "Something new went wrong.", FailureKind.OTHER),
     ("", "", FailureKind.OTHER),
 ]

@@ -45,7 +45,7 @@ def test_managers_get_one_summary_in_plain_words_when_the_run_settles(week):
     declined_name = week["declined"].member.full_name
     assert email.subject == "Charge run settled: 2 paid, 1 failed, £45 taken"
     assert "Attempted: 3\nPaid: 2\nFailed: 1\nTotal taken: £45\n" in text
-    assert "Not allocated (no charge): 1" in text
+    assert "Not allocated or waitlisted (no charge): 1" in text
     assert f"- Card declined by the bank (1): {declined_name}" in text
     assert "- Jazz in the Cellar: 2 paid, 48 tickets left" in text
     assert "Nothing is left unsettled." in text
