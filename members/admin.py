@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from config.admin_support import SupportAdmin, stripe_link
-from members.models import Invitation, Member
+from members.models import Invitation, Member, MemberLogEntry
 from members.roles import Role
 
 
@@ -48,3 +48,12 @@ class InvitationAdmin(SupportAdmin):
     list_select_related = ("invited_by",)
     date_hierarchy = "created_at"
     exclude = ("token_hash",)
+
+
+@admin.register(MemberLogEntry)
+class MemberLogEntryAdmin(SupportAdmin):
+    list_display = ("created_at", "member", "action", "actor", "detail")
+    list_filter = ("action",)
+    search_fields = ("member__email", "member__full_name", "detail")
+    list_select_related = ("member", "actor")
+    date_hierarchy = "created_at"

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from config.admin_support import SupportAdmin, money, stripe_link
-from payments.models import ChargeAttempt, ChargeRun, Installation, StripeEvent
+from payments.models import ChargeAttempt, ChargeRun, Installation, Refund, StripeEvent
 
 
 @admin.register(StripeEvent)
@@ -79,3 +79,28 @@ class ChargeAttemptAdmin(SupportAdmin):
 @admin.register(Installation)
 class InstallationAdmin(SupportAdmin):
     list_display = ("prefix", "created_at")
+
+
+@admin.register(Refund)
+class RefundAdmin(SupportAdmin):
+    list_display = (
+        "created_at",
+        "preorder",
+        "amount",
+        "status",
+        "source",
+        "requested_by",
+        "refund_id",
+    )
+    list_filter = ("status", "source")
+    search_fields = ("idempotency_key", "payment_intent_id", "stripe_refund_id", "reason")
+    list_select_related = ("preorder", "requested_by")
+    date_hierarchy = "created_at"
+
+    @admin.display(description="amount", ordering="amount_pence")
+    def amount(self, refund: Refund) -> str:
+        return money(refund.amount_pence)
+
+    @admin.display(description="Stripe refund", ordering="stripe_refund_id")
+    def refund_id(self, refund: Refund) -> str:
+        return stripe_link(refund.stripe_refund_id)

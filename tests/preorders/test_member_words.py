@@ -5,6 +5,7 @@ entry of a ticket (its owner's only), and the club's address at the end of every
 import datetime as dt
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -174,7 +175,12 @@ def test_every_email_ends_with_the_club_address_and_replies_go_there(
         "confirm_url": "http://x/account/email/t/",
         "new_email": "new@example.com",
         "old_email": member.email,
-    }
+        "refund": SimpleNamespace(amount_pence=2250, reason="The event was cancelled"),
+        "summary": SimpleNamespace(
+            cycle=event.cycle, attempted=1, paid=1, failed=0, taken_pence=2250,
+            refunded_pence=0, not_allocated=0, failures=[], events=[], unsettled=[],
+        ),
+    }  # fmt: skip
     _, text, html = render_email(template, context)
     assert text.rstrip().endswith("Questions? Write to hello@club.example or reply to this email.")
     assert 'href="mailto:hello@club.example"' in html

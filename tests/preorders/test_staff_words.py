@@ -82,7 +82,9 @@ def test_pending_at_the_run_is_not_allocated_apart_from_a_staff_denial(
     staff_client,  # noqa: F811
     review,  # noqa: F811
     staff,
+    settings,
 ):
+    settings.PRESALE_WAITLIST = False  # the brief's rule: not allocated at the lock
     add_tickets(review, 5)
     denied, left_pending = place(review), place(review)
     decisions.deny(review.pk, [denied.pk], actor=staff)
@@ -106,7 +108,8 @@ def test_pending_at_the_run_is_not_allocated_apart_from_a_staff_denial(
     assert cells[2:4] == ["1", "1"]  # denied by staff, not allocated at the run
 
 
-def test_members_read_the_same_words_for_both(review, staff, make_member):  # noqa: F811
+def test_members_read_the_same_words_for_both(review, staff, make_member, settings):  # noqa: F811
+    settings.PRESALE_WAITLIST = False
     add_tickets(review, 5)
     denied, left = place(review), place(review)
     decisions.deny(review.pk, [denied.pk], actor=staff)

@@ -49,7 +49,7 @@ def test_staff_offer_freed_places_to_the_waitlist_in_order(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
-    log_in(page, live_server.url, staff.email, PASSWORD)
+    log_in(page, live_server.url, staff.email, PASSWORD, lands_on="/staff/events/")
     page.goto(f"{live_server.url}/staff/events/{event.pk}/")
     waitlist = page.get_by_test_id("waitlist")
     assert waitlist.locator("li").all_inner_texts() == [
