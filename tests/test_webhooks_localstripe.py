@@ -167,9 +167,16 @@ def test_a_delivery_signed_with_another_secret_is_refused(
     (event,) = wait_for_events(1)
     assert event.deliveries == 1
     assert StripeEvent.objects.count() == 1
-    rejected = [r for r in caplog.records if r.getMessage().startswith("Rejected a Stripe webhook")]
-    assert len(rejected) == 1
-    assert "signature" in rejected[0].getMessage().lower()
+
+    def rejected():
+        return [r for r in caplog.records if r.getMessage().startswith("Rejected a Stripe webhook")]
+
+    # On a busy machine the forged delivery's answer can trail the good one's handling.
+    deadline = time.monotonic() + 15
+    while not rejected() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(rejected()) == 1
+    assert "signature" in rejected()[0].getMessage().lower()
 
 
 @pytest.mark.parametrize(
