@@ -2,6 +2,7 @@
 default (kombu's filesystem transport, no server) and Redis (production). Tasks cross the
 broker; nothing runs inline."""
 
+import logging
 import os
 import time
 
@@ -55,10 +56,14 @@ def real_worker(request, tmp_path):
     }
     app.conf.update(broker_url=broker, broker_transport_options=options, task_always_eager=False)
     _forget_connections(app)
+    # Celery's test worker sets the root logger's level to its own ("error") for the rest of
+    # the process: later tests in this process would lose every warning they look for.
+    root_level = logging.getLogger().level
     try:
         with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False):
             yield request.param
     finally:
+        logging.getLogger().setLevel(root_level)
         app.conf.update(saved)
         _forget_connections(app)
 
