@@ -61,8 +61,8 @@ def events(request: HttpRequest) -> HttpResponse:
     cycle_ids = [cycle.pk for cycle in cycles]
     event_list = list(Event.objects.filter(cycle_id__in=cycle_ids).order_by("starts_at", "id"))
     ids = [event.pk for event in event_list]
-    pools = pool_summaries(ids)
     counts = selectors.status_counts(ids)
+    pools = pool_summaries(ids, counts)
     by_cycle: dict[int, list[dict]] = {pk: [] for pk in cycle_ids}
     for event in event_list:
         c = counts[event.pk]
@@ -123,7 +123,7 @@ def _event_context(request: HttpRequest, event: Event) -> dict:
         "cycle": event.cycle,
         "phase": cycle_phase(event.cycle),
         "in_review": event.cycle.in_review_at(timezone.now()),
-        "pool": pool_summary(event.pk),
+        "pool": pool_summary(event.pk, counts),
         "counts": counts,
         "filter_form": filter_form,
         "filters": filters,
@@ -133,8 +133,12 @@ def _event_context(request: HttpRequest, event: Event) -> dict:
         "auto_form": AutoFulfilForm(initial={"mode": event.fulfilment_mode}),
         "log": selectors.event_audit_log(event.pk, limit=30),
         "statuses": Status,
-        "failed_ticket_emails": delivery.failed_ticket_email_count(event.pk),
-        "waitlist": waitlist.waiting_in_order(event.pk),
+        # The counts already say when there is no waitlist, or no ticket email to have failed
+        # (only paid pre-orders get one): most of the week, neither needs a query.
+        "failed_ticket_emails": delivery.failed_ticket_email_count(event.pk)
+        if counts.get(Status.PAID) or counts.get(Status.TICKET_SENT)
+        else 0,
+        "waitlist": waitlist.waiting_in_order(event.pk) if counts.get(Status.WAITLISTED) else [],
         "waitlist_closes_at": waitlist.closes_at(event),
         "refill_modes": Event.RefillMode.choices,
     }

@@ -34,8 +34,12 @@ class PoolSummary:
         return self.supply - self.assigned
 
 
-def pool_summaries(event_ids: Iterable[int]) -> dict[int, PoolSummary]:
-    """Summaries for many events in two grouped queries, whatever the number of rows."""
+def pool_summaries(
+    event_ids: Iterable[int], status_counts: dict[int, dict[str, int]] | None = None
+) -> dict[int, PoolSummary]:
+    """Summaries for many events in two grouped queries, whatever the number of rows; in one
+    when the caller already has the events' pre-orders by status (preorders.selectors.
+    status_counts), since the places held are a sum of those."""
     event_ids = list(event_ids)
     tickets = {
         row["event_id"]: row
@@ -47,12 +51,20 @@ def pool_summaries(event_ids: Iterable[int]) -> dict[int, PoolSummary]:
             void=Count("id", filter=Q(voided_at__isnull=False)),
         )
     }
-    holding = dict(
-        PreOrder.objects.filter(event_id__in=event_ids, status__in=HOLDING_STATUSES)
-        .values("event_id")
-        .annotate(n=Count("id"))
-        .values_list("event_id", "n")
-    )
+    if status_counts is None:
+        holding = dict(
+            PreOrder.objects.filter(event_id__in=event_ids, status__in=HOLDING_STATUSES)
+            .values("event_id")
+            .annotate(n=Count("id"))
+            .values_list("event_id", "n")
+        )
+    else:
+        holding = {
+            event_id: sum(
+                n for status, n in status_counts[event_id].items() if status in HOLDING_STATUSES
+            )
+            for event_id in event_ids
+        }
     empty = {"supply": 0, "assigned": 0, "void": 0}
     return {
         event_id: PoolSummary(
@@ -65,5 +77,7 @@ def pool_summaries(event_ids: Iterable[int]) -> dict[int, PoolSummary]:
     }
 
 
-def pool_summary(event_id: int) -> PoolSummary:
-    return pool_summaries([event_id])[event_id]
+def pool_summary(event_id: int, status_counts: dict[str, int] | None = None) -> PoolSummary:
+    """One event's summary; pass its pre-orders by status, if at hand, to save a query."""
+    by_event = None if status_counts is None else {event_id: status_counts}
+    return pool_summaries([event_id], by_event)[event_id]
