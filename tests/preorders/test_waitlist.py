@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from events.models import Event, EventLogEntry
@@ -195,6 +197,10 @@ def test_a_refund_before_the_cut_off_frees_its_place_for_the_next_in_line(
     # The emailed code stays void; a new one takes its place, and the next in line gets it.
     replaced = EventLogEntry.objects.get(event=event, action="pool_replace")
     assert old_code in replaced.detail and replaced.actor == staff
+    client = Client()
+    client.force_login(staff)
+    pool_page = client.get(reverse("tickets:pool", args=[event.pk])).content.decode()
+    assert f"in place of refunded ticket {old_code}" in pool_page
     assert refunded.log_entries.get(to_status=Status.REFUNDED).note.count(
         "its place offered to the waitlist"
     ) == 1
