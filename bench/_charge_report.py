@@ -62,6 +62,55 @@ def _misses(baseline, phases) -> list[str]:
     return misses
 
 
+def _notes(baseline, baseline_pace, phases, rate: int) -> list[str]:
+    """What the run's own figures say about its misses (each note only when it applies)."""
+    notes = []
+    slow = [
+        phase
+        for phase in phases
+        if baseline.rate
+        and phase.rate / baseline.rate < 0.95
+        and phase.pacing
+        and phase.pacing.steady_rate < 0.97 * baseline_pace.steady_rate
+    ]
+    if slow:
+        paces = ", ".join(f"{p.pacing.steady_rate:.2f}/s with {p.workers}" for p in slow)
+        notes.append(
+            f"Pace: between its first and last request the run went at {paces} (limiter: {rate}/s; "
+            f"bare pool: {baseline_pace.steady_rate:.2f}/s); start-up and tail are in the table "
+            "above. `payments/ratelimit.py` asks Redis again after sleeping, and GCRA without "
+            "burst restarts its schedule from that moment, so the time a waiting thread takes to "
+            "wake and ask (longer on a loaded machine, behind a busy GIL) is lost at every "
+            "grant; the bare pool's pacer books its slots ahead and loses none of it. Booking "
+            "ahead lets those same delays bunch requests above 25 in a second, so it is a "
+            "trade-off, not a drop-in fix."
+        )
+    if baseline.rate_limited or any(phase.rate_limited for phase in phases):
+        notes.append(
+            "429s: the stand-in counts a request when it arrives (the peak column) but applies "
+            "its 25/s window after its 400 ± 50 ms latency, so requests that arrived at most 25 "
+            "in a second can still be refused when the jitter bunches them; the bare pool and "
+            "the gateway both wait and send them again with the same key."
+        )
+    if any(not p.ticket_delays or percentile(p.ticket_delays, 95) > 5 for p in phases):
+        notes.append(
+            "Time to ticket: each ticket is two tasks (render the ticket email, then send it) "
+            "on the threads a shard leaves free (BENCH_WORKER_THREADS − 1 in a process running "
+            "one), at up to 24 tickets a second; the two legs in the table are the wait for the "
+            "first task and the rest, so a p95 over 5 s with long legs is tasks queuing for "
+            "threads or for CPU."
+        )
+    cores = os.cpu_count() or 1
+    busiest = max((max(phase.load) for phase in phases if phase.load), default=0.0)
+    if busiest > cores:
+        notes.append(
+            f"Load: the 1-minute load average reached {busiest:.1f} on {cores} cores, so "
+            "other work shared the machine; run it again on a quiet one before reading the "
+            "figures as the app's."
+        )
+    return notes
+
+
 def _where_time_goes(phase) -> str:
     pace = phase.pacing
     cpu = ", ".join(f"{share:.0%}" for share in phase.cpu_share.values())
@@ -101,6 +150,9 @@ def report(baseline, baseline_stats: dict, load_before: float, phases, *, concur
         if not misses
         else "Missed in this run:\n\n" + "\n".join(f"- {miss}" for miss in misses)
     )
+    notes = _notes(baseline, baseline_pace, phases, rate)
+    if notes:
+        reading += "\n\nReading:\n\n" + "\n".join(f"- {note}" for note in notes)
     threads = phases[0].threads if phases else 0
     sizes = (
         f"BENCH_PREORDERS={phases[0].preorders if phases else 0} BENCH_BASELINE={baseline.count} "
@@ -113,12 +165,11 @@ honoured; ticket emails sent over SMTP to an aiosmtpd server started by the benc
 
 **Baseline, same run**: a bare paced pool, {baseline.concurrency} plain threads creating and
 confirming off-session PaymentIntents at the stand-in over HTTP (no Django, no database), paced
-at {baseline.rate_per_second:g}/s by a local pacer: **{baseline.rate:.2f} charges/s** over
-{baseline.succeeded:,} charges ({baseline.seconds:.1f} s; stand-in peak
-{baseline_stats.get("charge_requests_peak_per_second", 0)} requests/s; {baseline.rate_limited}
-429s; {baseline.failed} failed; first request {baseline_pace.first:.2f} s after the start,
-{baseline_pace.steady_rate:.2f} requests/s from the first to the last; load average
-{load_before:.2f} at its start).
+at {baseline.rate_per_second:g}/s by a local pacer; a 429 is sent again with the same key.
+
+| charges | seconds | **charges/s** | most requests in 1 s | 429s | failed | requests/s, first → last | load average at start |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| {baseline.succeeded:,} | {baseline.seconds:.1f} | **{baseline.rate:.2f}** | {baseline_stats.get("charge_requests_peak_per_second", 0)} | {baseline.rate_limited} | {baseline.failed} | {baseline_pace.steady_rate:.2f} | {load_before:.2f} |
 
 **The charge run**: N worker processes, each `celery -A config worker --pool=threads
 --concurrency={threads}` (one OS process; its threads run a shard and the ticket emails), with
