@@ -62,12 +62,10 @@ class BaselineResult:
         return self.succeeded / self.seconds if self.seconds else 0.0
 
 
-def fresh_customer(localstripe: str) -> tuple[str, str]:
-    """Empty localstripe (every phase starts with the same store) and create one customer with
-    one saved card, directly rather than through the slow stand-in. Every charge of a phase uses
-    it, which is all an off-session PaymentIntent needs."""
+def saved_card(localstripe: str) -> tuple[str, str]:
+    """One customer with one saved card, created directly rather than through the slow
+    stand-in: every charge uses it, which is all an off-session PaymentIntent needs."""
     auth = (API_KEY, "")
-    requests.delete(f"{localstripe}/_config/data", timeout=30).raise_for_status()
     customer = requests.post(f"{localstripe}/v1/customers", auth=auth, timeout=10).json()["id"]
     method = requests.post(
         f"{localstripe}/v1/payment_methods",
@@ -83,6 +81,12 @@ def fresh_customer(localstripe: str) -> tuple[str, str]:
         timeout=10,
     ).raise_for_status()
     return customer, method
+
+
+def fresh_customer(localstripe: str) -> tuple[str, str]:
+    """Empty localstripe first, so that every phase starts with the same store."""
+    requests.delete(f"{localstripe}/_config/data", timeout=30).raise_for_status()
+    return saved_card(localstripe)
 
 
 def bare_paced_pool(

@@ -81,6 +81,11 @@ def environment(stripe_url: str, smtp_port: int) -> dict[str, str]:
     }
 
 
+def stripe_customer(localstripe: str) -> tuple[str, str]:
+    """One customer with one saved card (bench/embedded_tickets.py charges it too)."""
+    return support.saved_card(localstripe)
+
+
 def prepare(cycle_week: dt.date, count: int, customer: str, method: str, prefix: str) -> int:
     """A cycle whose window has closed, one event, `count` tickets and `count` members each
     with one approved pre-order on the shared saved card; bulk-created."""
