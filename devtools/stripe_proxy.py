@@ -212,14 +212,17 @@ class StripeProxy(StripeBehaviour, WebhookRelay):
         if endpoint == "POST /v1/payment_intents":
             await self._record_charge_request(request)
 
-        if config.latency_ms or config.jitter_ms:
-            jitter = self._api_rng.uniform(-config.jitter_ms, config.jitter_ms)
-            await asyncio.sleep(max(0.0, config.latency_ms + jitter) / 1000)
-
+        # Stripe's limiter counts requests as they arrive and refuses at once: the latency is
+        # what an admitted request takes (counting after it would let the jitter bunch evenly
+        # paced requests into 429s that Stripe would not send).
         limited = self._rate_limited(endpoint)
         if limited:
             self.stats.rate_limited[endpoint] += 1
             return limited
+
+        if config.latency_ms or config.jitter_ms:
+            jitter = self._api_rng.uniform(-config.jitter_ms, config.jitter_ms)
+            await asyncio.sleep(max(0.0, config.latency_ms + jitter) / 1000)
 
         body = await request.read()
         key = request.headers.get("Idempotency-Key")

@@ -17,7 +17,8 @@ class ProxyConfig:
     with dashes, the CLI flags (`latency_ms` → `--latency-ms`)."""
 
     upstream: str = "http://127.0.0.1:8420"
-    # Added to every /v1/ call before it is handled: latency_ms ± jitter_ms (uniform, never < 0).
+    # Added to every /v1/ call the rate limit lets through, before it is handled: latency_ms ±
+    # jitter_ms (uniform, never < 0). A 429 answers at once, as Stripe's does.
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     # Requests per second per endpoint (sliding 1 s window); 0 = unlimited. Stripe: 25 in test mode.
