@@ -301,7 +301,7 @@ def verify(unique_events: int) -> dict:
     per_preorder = (
         Ticket.objects.filter(preorder__isnull=False).values("preorder").annotate(n=Count("id"))
     )
-    emails = (
+    emails = list(
         OutboundEmail.objects.filter(template="ticket").values("preorder").annotate(n=Count("id"))
     )
     return {
@@ -309,6 +309,7 @@ def verify(unique_events: int) -> dict:
         "paid": PreOrder.objects.filter(status__in=["paid", "ticket_sent"]).count(),
         "tickets": Ticket.objects.filter(preorder__isnull=False).count(),
         "double_tickets": sum(1 for row in per_preorder if row["n"] > 1),
+        "ticket_emails": len(emails),
         "ticket_emails_max": max((row["n"] for row in emails), default=0),
         "duplicates_acknowledged": (
             StripeEvent.objects.aggregate(extra=Sum("deliveries"))["extra"] or 0

@@ -131,7 +131,8 @@ def ladder(servers: dict, pairs: list[tuple[str, str]]) -> dict[str, list[dict]]
 
 
 def process_all() -> tuple[dict, float]:
-    """A Celery worker (4 processes) and a beat stand-in handle every stored event."""
+    """A Celery worker (4 processes) and a beat stand-in handle every stored event, up to the
+    ticket emails."""
     from payments.models import StripeEvent
 
     unique_events = StripeEvent.objects.count()
@@ -145,7 +146,10 @@ def process_all() -> tuple[dict, float]:
     beat_like = subprocess.Popen([sys.executable, "-c", support.POLL_LOOP], cwd=ROOT, env=env)
     try:
         check = support.verify(unique_events)
-        while check["processed"] < unique_events and time.perf_counter() - started < 900:
+        # Done when every event is handled and every paid pre-order has its ticket email.
+        while (
+            check["processed"] < unique_events or check["ticket_emails"] < check["paid"]
+        ) and time.perf_counter() - started < 900:
             time.sleep(2)
             check = support.verify(unique_events)
     finally:
