@@ -1,24 +1,16 @@
-"""Where a webhook request's time goes, measured in one process (no load, no generator): the
+"""Where a webhook request's time goes, measured in one process (no generator): the
 whole request through Django's WSGI handler, the default view alone, and each of its steps,
 beside the floor's (bench/floor_urls.py). CPU is this process's (what a gunicorn worker
 spends); wall adds the waits on PostgreSQL and Redis. Django must be set up on a benchmark
 database whose events are no longer needed (events are added, and tasks published that no
-worker will take).
-
-    .venv/bin/python bench/_webhook_profile.py    # alone, on its own fresh database
+worker will take): bench/webhook_ingestion.py runs it after the ladder (BENCH_PROFILE).
 """
 
 import contextlib
 import itertools
 import json
-import os
-import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _webhook_support as support
 
@@ -139,28 +131,3 @@ def table(rows: list[tuple[str, float, float]]) -> str:
     lines = ["| step | CPU ms | wall ms |", "| --- | ---: | ---: |"]
     lines += [f"| {name} | {cpu:.2f} | {wall:.2f} |" for name, cpu, wall in rows]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    from bench._support import fresh_database
-
-    url = os.environ.get(
-        "BENCH_WEBHOOK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/presale_bench_webhooks"
-    )
-    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-    fresh_database(url)
-    os.environ.update(support.environment(None, url, redis_url))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    runs = [breakdown() for _ in range(3)]
-    # The median of three runs per step: one process on a shared machine is noisy.
-    merged = [
-        (name, statistics.median(r[i][1] for r in runs), statistics.median(r[i][2] for r in runs))
-        for i, (name, _, _) in enumerate(runs[0])
-    ]
-    print(table(merged))
