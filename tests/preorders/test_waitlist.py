@@ -201,9 +201,12 @@ def test_a_refund_before_the_cut_off_frees_its_place_for_the_next_in_line(
     client.force_login(staff)
     pool_page = client.get(reverse("tickets:pool", args=[event.pk])).content.decode()
     assert f"in place of refunded ticket {old_code}" in pool_page
-    assert refunded.log_entries.get(to_status=Status.REFUNDED).note.count(
-        "its place offered to the waitlist"
-    ) == 1
+    assert (
+        refunded.log_entries.get(to_status=Status.REFUNDED).note.count(
+            "its place offered to the waitlist"
+        )
+        == 1
+    )
     assert pool_summary(event.pk).left == 1
     assert refill.refill_due() == {"promoted": 1, "not_allocated": 0}
     assert _statuses([refunded, last]) == [Status.REFUNDED, Status.TICKET_SENT]
