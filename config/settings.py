@@ -343,7 +343,8 @@ _broker = env_str("CELERY_BROKER_URL", env_str("REDIS_URL", ""))
 # The filesystem transport ignores the host; naming one spares kombu's "No hostname" warning.
 CELERY_BROKER_URL = _broker or "filesystem://localhost/"
 if not _broker:
-    _queue_dir = BASE_DIR / "var" / "celery"
+    # Its own folder for a benchmark or a second checkout's demo (the default: var/celery).
+    _queue_dir = Path(env_str("PRESALE_QUEUE_DIR", str(BASE_DIR / "var" / "celery")))
     # var/ is not in git: a fresh clone must still find the broker's folders.
     for _folder in ("queue", "processed", "control"):
         (_queue_dir / _folder).mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from notifications.services import queue_email
 from payments import gateway
 from payments.installation import scoped_key
 from payments.models import ChargeAttempt, Refund
+from preorders import waitlist
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition_many
 from preorders.states import REFUNDABLE_STATUSES, Status
@@ -230,6 +231,8 @@ def complete_refund(
         ).update(status=OutboundEmail.Status.SUPERSEDED)
         if ticket is not None:
             note += f"; ticket {ticket.code} voided"
+            if waitlist.free_refunded_place(preorder, ticket, actor=actor, now=now):
+                note += ", its place offered to the waitlist"
         transition_many(
             [preorder], Status.REFUNDED, actor=actor, source=source,
             note=f"{note}. Reason: {refund.reason}", now=now,

@@ -2,6 +2,7 @@
 answer fast. Duplicate deliveries are acknowledged and change nothing."""
 
 import logging
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -36,19 +37,30 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     if not isinstance(event_id, str) or not isinstance(event_type, str):
         return HttpResponseBadRequest("Not a Stripe event")
     try:
-        with transaction.atomic():
-            stored = StripeEvent.objects.create(
-                stripe_id=event_id,
-                type=event_type,
-                payload=event,
-                livemode=bool(event.get("livemode")),
-            )
-            if settings.STRIPE_WEBHOOK_PROCESSING == "task":
-                transaction.on_commit(lambda: dispatch_event(stored.pk))
+        stored = _store(event_id, event_type, event)
     except IntegrityError:
         StripeEvent.objects.filter(stripe_id=event_id).update(deliveries=F("deliveries") + 1)
         return HttpResponse("Duplicate, already received", status=200)
+    if settings.STRIPE_WEBHOOK_PROCESSING == "task":
+        # Once the row is committed: at once in autocommit, at the caller's commit otherwise.
+        transaction.on_commit(lambda: dispatch_event(stored.pk))
     return HttpResponse("Received", status=200)
+
+
+def _store(event_id: str, event_type: str, event: dict) -> StripeEvent:
+    """One INSERT; IntegrityError if the event is already stored. Served by gunicorn the view
+    runs in autocommit, where that statement is its own transaction: a repeat's failed INSERT
+    leaves the connection usable, so an explicit transaction would only add the BEGIN and
+    COMMIT round trips (webhook bench, docs/benchmarks.md). Inside a caller's transaction a
+    savepoint keeps that transaction usable after a repeat."""
+    in_transaction = transaction.get_connection().in_atomic_block
+    with transaction.atomic() if in_transaction else nullcontext():
+        return StripeEvent.objects.create(
+            stripe_id=event_id,
+            type=event_type,
+            payload=event,
+            livemode=bool(event.get("livemode")),
+        )
 
 
 def dispatch_event(event_pk: int) -> None:

@@ -44,19 +44,33 @@ def cycle_phase(cycle: PresaleCycle, now=None) -> str:
     return f"Charge run started {london.when(cycle.charge_run_started_at)}"
 
 
+def _badge(cycle: PresaleCycle, now) -> str:
+    """What the week is doing now, in a word or two (a week closed early is in review while
+    the next one is still to open: "this week" would name the wrong one)."""
+    if cycle.is_open_at(now):
+        return "open now"
+    if cycle.in_review_at(now):
+        return "in review"
+    return ""
+
+
 @reviewer_required
 def events(request: HttpRequest) -> HttpResponse:
     """Every cycle's events, newest week first, starting with the weeks staff prepare ahead."""
     now = timezone.now()
     ahead = planning_cycles(now)
     taking = set(cycles_taking_events(now).values_list("pk", flat=True))
-    # This week first, then the weeks being prepared, then earlier weeks, newest first.
+    # A week in review comes first (staff decide there before Tuesday's run), then the week
+    # open or opening next, then the weeks being prepared, then earlier weeks, newest first.
     current = ahead[0]
     later = PresaleCycle.objects.filter(
         week_start__gt=current.week_start, week_start__lte=ahead[-1].week_start
     ).order_by("week_start")
-    earlier = PresaleCycle.objects.filter(week_start__lt=current.week_start).order_by("-week_start")
-    ordered = [current, *later, *earlier]
+    earlier = list(
+        PresaleCycle.objects.filter(week_start__lt=current.week_start).order_by("-week_start")
+    )
+    in_review = [cycle for cycle in earlier[:1] if cycle.in_review_at(now)]
+    ordered = [*in_review, current, *later, *earlier[len(in_review) :]]
     cycles = Paginator(ordered, 5).get_page(request.GET.get("page"))
     cycle_ids = [cycle.pk for cycle in cycles]
     event_list = list(Event.objects.filter(cycle_id__in=cycle_ids).order_by("starts_at", "id"))
@@ -99,7 +113,7 @@ def events(request: HttpRequest) -> HttpResponse:
                     "copy_to": next_week[cycle.pk]
                     if next_week[cycle.pk] in copy_targets.values() and by_cycle[cycle.pk]
                     else None,
-                    "is_current": cycle.pk == ahead[0].pk,
+                    "badge": _badge(cycle, now),
                     "week_log": week_logs[cycle.pk],
                 }
                 for cycle in cycles

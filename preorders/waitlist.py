@@ -22,8 +22,9 @@ from notifications.services import queue_email
 from preorders.models import PreOrder
 from preorders.services import transition_many
 from preorders.states import Status
+from tickets.models import Ticket
 from tickets.selectors import pool_summary
-from tickets.services import lock_event
+from tickets.services import fresh_codes, lock_event
 
 
 def closes_at(event: Event) -> dt.datetime:
@@ -125,6 +126,35 @@ def promote(event_id: int, *, actor=None, now: dt.datetime | None = None) -> lis
             note="Promoted from the waitlist: a place was freed", now=now,
         )  # fmt: skip
     return [p.pk for p in chosen]
+
+
+def free_refunded_place(
+    preorder: PreOrder, voided: Ticket, *, actor, now: dt.datetime
+) -> Ticket | None:
+    """A refund before the waitlist closes frees its place for the next member in line: the
+    refunded code was emailed, so it stays void, and one new code takes its place in the pool
+    (then promoted as any freed place: within a minute for events that refill automatically,
+    when staff offer it otherwise). Nothing when nobody is waiting or the waitlist has closed:
+    the place is then the public sale's. Called inside the refund's transaction."""
+    event = Event.objects.select_related("cycle").get(pk=preorder.event_id)
+    if not event.cycle.decisions_locked or now >= closes_at(event):
+        return None
+    if not PreOrder.objects.filter(event=event, status=Status.WAITLISTED).exists():
+        return None
+    event = lock_event(event.pk)
+    (code,) = fresh_codes(1)
+    ticket = Ticket.objects.create(event=event, code=code, created_at=now)
+    EventLogEntry.objects.create(
+        event=event,
+        cycle_id=event.cycle_id,
+        actor=actor,
+        action="pool_replace",
+        detail=f"Added ticket {code} in place of refunded ticket {voided.code}: "
+        "the place goes to the waitlist",
+        data={"ticket_id": ticket.pk, "replaces": voided.pk, "preorder_id": preorder.pk},
+        created_at=now,
+    )
+    return ticket
 
 
 def events_to_refill(now: dt.datetime | None = None) -> list[int]:

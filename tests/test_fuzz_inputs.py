@@ -46,6 +46,7 @@ from payments.models import StripeEvent
 from preorders.models import PreOrder
 from preorders.states import Status
 from tests.conftest import close_window
+from tests.factories import stored_preorder
 from tickets.models import CheckIn, Ticket
 from tickets.services import CODE_PATTERN
 
@@ -256,20 +257,7 @@ def fuzz_post(
 
 
 def _preorder(member, event, status=Status.PENDING, **fields) -> PreOrder:
-    tag = secrets.token_hex(6)
-    return PreOrder.objects.create(
-        member=member,
-        event=event,
-        cycle=event.cycle,
-        status=status,
-        amount_pence=event.member_price_pence,
-        stripe_customer_id=f"cus_{tag}",
-        payment_method_id=f"pm_{tag}",
-        setup_intent_id=f"seti_{tag}",
-        card_brand="visa",
-        card_last4="4242",
-        **fields,
-    )
+    return stored_preorder(member, event, status, **fields)
 
 
 def _tickets(event, n: int, prefix: str) -> list[Ticket]:

@@ -126,3 +126,20 @@ def test_a_card_declined_at_setup_shows_a_clear_error_and_saves_nothing(
     screenshot(page, "journey-declined-card")
     assert page.get_by_role("button", name="Pre-order – no charge now").is_enabled()
     assert not PreOrder.objects.exists()
+
+
+def test_when_stripe_js_cannot_load_the_member_is_told_and_cannot_submit(
+    live_server, stripe_server, phone_page, member, events
+):
+    page = phone_page
+    page.route("**/js.stripe.com/v3/**", lambda route: route.abort())
+    log_in(page, live_server.url, member.email, "a-Good-passw0rd")
+    page.get_by_role("link", name="Pre-order Jazz in the Cellar").click()
+    error = page.get_by_role("alert")
+    error.filter(has_text="could not load").wait_for()
+    assert error.inner_text() == (
+        "The secure card form could not load. Please check your connection and reload the page."
+    )
+    assert page.get_by_role("button", name="Pre-order – no charge now").is_disabled()
+    screenshot(page, "journey-stripe-js-blocked")
+    assert not PreOrder.objects.exists()

@@ -12,6 +12,7 @@ from preorders.models import PreOrder
 from preorders.states import Status
 from tests.browser import log_in
 from tests.conftest import screenshot
+from tests.factories import stored_preorder
 from tickets.models import Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,16 +36,10 @@ def review(make_event, make_member, open_cycle):
     Ticket.objects.bulk_create(Ticket(event=comedy, code=f"COMEDY-{n:03d}") for n in range(3))
     for n in range(5):
         person = make_member(full_name=f"Jazz Fan {n}", email=f"jazz{n}@example.com")
-        PreOrder.objects.create(
-            member=person,
-            event=jazz,
-            cycle=open_cycle,
+        stored_preorder(
+            person,
+            jazz,
             amount_pence=2250,
-            stripe_customer_id=f"cus_{n}",
-            payment_method_id=f"pm_{n}",
-            setup_intent_id=f"seti_jazz{n}",
-            card_brand="visa",
-            card_last4="4242",
             created_at=timezone.now() - dt.timedelta(minutes=10 - n),
         )
     PresaleCycle.objects.filter(pk=open_cycle.pk).update(

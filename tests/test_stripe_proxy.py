@@ -10,7 +10,7 @@ import pytest
 import requests
 import stripe
 
-from devtools.stripe_proxy import _parser, config_from_args, endpoint_key
+from devtools.stripe_proxy import cli_parser, config_from_args, endpoint_key
 from devtools.stripe_proxy_runner import (
     register_webhook_endpoint,
     running_localstripe,
@@ -100,7 +100,7 @@ def test_endpoint_key_collapses_ids_but_not_the_version():
 
 
 def test_cli_flags_are_the_config_keys():
-    args = _parser().parse_args(
+    args = cli_parser().parse_args(
         [
             "--upstream",
             "http://127.0.0.1:1",

@@ -25,6 +25,7 @@ from payments.models import ChargeAttempt
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.states import Status
 from tests.conftest import close_window
+from tests.factories import stored_preorder
 from tests.stripe_helpers import DECLINED_OFF_SESSION, SUCCEEDS
 from tickets import delivery
 from tickets.models import Ticket
@@ -335,18 +336,7 @@ def paid_preorder(make_member, event):
         n = counter["n"]
         target = for_event or event
         member = make_member()
-        preorder = PreOrder.objects.create(
-            member=member,
-            event=target,
-            cycle=target.cycle,
-            status=status,
-            amount_pence=2250,
-            stripe_customer_id=f"cus_{n}",
-            payment_method_id=f"pm_{n}",
-            setup_intent_id=f"seti_{target.pk}_{n}",
-            card_brand="visa",
-            card_last4="4242",
-        )
+        preorder = stored_preorder(member, target, status, amount_pence=2250)
         if with_ticket:
             Ticket.objects.create(
                 event=target,

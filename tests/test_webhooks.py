@@ -242,6 +242,37 @@ def test_an_unknown_event_type_is_acknowledged_and_stored_as_ignored(client):
     assert stored.preorder is None
 
 
+def test_a_repeat_inside_a_callers_transaction_leaves_it_usable_and_the_task_waits_for_commit(
+    monkeypatch,
+):
+    """Served by gunicorn the view runs in autocommit; inside a caller's transaction a repeat
+    must not break that transaction, and no task may go out before the row is committed."""
+    from django.db import transaction
+    from django.test import RequestFactory
+
+    from payments import webhooks
+
+    published = []
+    monkeypatch.setattr(settings, "STRIPE_WEBHOOK_PROCESSING", "task")
+    monkeypatch.setattr(webhooks, "dispatch_event", published.append)
+    payload = encode(stripe_event("customer.created", {"id": "cus_1", "object": "customer"}))
+
+    def post():
+        request = RequestFactory().post(
+            URL,
+            data=payload,
+            content_type="application/json",
+            headers={"Stripe-Signature": sign(payload)},
+        )
+        return webhooks.stripe_webhook(request)
+
+    with transaction.atomic():
+        assert [post().status_code for _ in range(2)] == [200, 200]
+        assert StripeEvent.objects.get().deliveries == 2  # the transaction still works
+        assert published == []
+    assert published == [StripeEvent.objects.get().pk]
+
+
 def test_a_payment_event_for_a_charge_that_is_not_ours_is_ignored(client):
     event = stripe_event(
         "payment_intent.succeeded",

@@ -310,7 +310,7 @@ def new_ticket_code() -> str:
     return CODE_PREFIX + "-".join(chars[i : i + 4] for i in range(0, 12, 4))
 
 
-def _fresh_codes(count: int) -> set[str]:
+def fresh_codes(count: int) -> set[str]:
     codes: set[str] = set()
     for _ in range(10):
         while len(codes) < count:
@@ -330,7 +330,7 @@ def generate_tickets(event_id: int, count: int, *, actor) -> int:
             event = _lock_existing_event(event_id)
             now = timezone.now()
             Ticket.objects.bulk_create(
-                Ticket(event_id=event.pk, code=code, created_at=now) for code in _fresh_codes(count)
+                Ticket(event_id=event.pk, code=code, created_at=now) for code in fresh_codes(count)
             )
             EventLogEntry.objects.create(
                 event=event,

@@ -17,7 +17,7 @@ from tickets.models import Ticket
 from tickets.selectors import pool_summary
 
 TICKETS_PER_PAGE = 100
-POOL_ACTIONS = ("pool_import", "pool_generate", "ticket_void")
+POOL_ACTIONS = ("pool_import", "pool_generate", "pool_replace", "ticket_void")
 STATE_FILTERS = {
     "available": {"preorder__isnull": True, "voided_at__isnull": True},
     "assigned": {"preorder__isnull": False},

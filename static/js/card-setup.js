@@ -2,23 +2,10 @@
 // submitted; the server then re-reads the SetupIntent from Stripe. Card numbers never reach us.
 (function () {
   "use strict";
-  var form = document.querySelector("form[data-card-setup]");
-  if (!form) { return; }
-  var errorBox = document.getElementById("card-errors");
-  var button = form.querySelector("button[type=submit]");
-  var buttonText = button.textContent;
-
-  function showError(message) {
-    errorBox.textContent = message;
-    errorBox.focus();
-  }
-
-  if (typeof window.Stripe !== "function") {
-    showError("The secure card form could not load. Please check your connection and reload the page.");
-    button.disabled = true;
-    return;
-  }
-  var stripe = window.Stripe(form.dataset.publishableKey);
+  var page = window.presaleStripeForm("form[data-card-setup]", "card-errors", "The secure card form could not load.");
+  if (!page) { return; }
+  var form = page.form, errorBox = page.errorBox, button = page.button;
+  var buttonText = page.buttonText, showError = page.showError, stripe = page.stripe;
   var card = stripe.elements().create("card", { hidePostalCode: false });
   card.mount("#card-element");
   card.on("change", function (event) {

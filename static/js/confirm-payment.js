@@ -2,23 +2,9 @@
 // saved on the pre-order; then tells the server, which asks Stripe what happened.
 (function () {
   "use strict";
-  var form = document.querySelector("form[data-confirm-payment]");
-  if (!form) { return; }
-  var errorBox = document.getElementById("payment-errors");
-  var button = form.querySelector("button[type=submit]");
-  var buttonText = button.textContent;
-
-  function showError(message) {
-    errorBox.textContent = message;
-    errorBox.focus();
-  }
-
-  if (typeof window.Stripe !== "function") {
-    showError("The secure payment check could not load. Please check your connection and reload the page.");
-    button.disabled = true;
-    return;
-  }
-  var stripe = window.Stripe(form.dataset.publishableKey);
+  var page = window.presaleStripeForm("form[data-confirm-payment]", "payment-errors", "The secure payment check could not load.");
+  if (!page) { return; }
+  var form = page.form, errorBox = page.errorBox, button = page.button, stripe = page.stripe;
   var done = false;
   form.addEventListener("submit", function (event) {
     if (done) { return; }

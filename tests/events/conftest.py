@@ -39,21 +39,9 @@ def next_week(db):
 def place(make_member):
     """A pre-order of a new member for an event, in a given status (no Stripe: the planning
     rules only count pre-orders)."""
-    from preorders.models import PreOrder
+    from tests.factories import stored_preorder
 
     def make(event, status: str = "pending"):
-        member = make_member()
-        return PreOrder.objects.create(
-            member=member,
-            event=event,
-            cycle=event.cycle,
-            status=status,
-            amount_pence=event.member_price_pence,
-            stripe_customer_id=f"cus_{member.pk}",
-            payment_method_id=f"pm_{member.pk}",
-            setup_intent_id=f"seti_{member.pk}",
-            card_brand="visa",
-            card_last4="4242",
-        )
+        return stored_preorder(make_member(), event, status)
 
     return make

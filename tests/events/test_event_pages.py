@@ -196,6 +196,23 @@ def test_the_events_page_shows_next_week_and_the_week_after_to_prepare(reviewer,
     assert "Prepared ahead: pre-orders open midnight Monday 7 December" in page
 
 
+def test_a_week_closed_early_comes_first_marked_in_review(soul, reviewer):
+    from events.services import close_window_early
+
+    client = client_for(reviewer)
+    page = text(client.get(reverse("staff:events")))
+    assert re.search(r"Week of 30 November 2026 <span class=\"badge\">open now</span>", page)
+
+    close_window_early(soul.cycle_id, actor=reviewer)
+    page = text(client.get(reverse("staff:events")))
+    weeks = re.findall(r'data-testid="cycle-(\d{4}-\d\d-\d\d)"', page)
+    # The closed week is where staff decide now: first, and not mistaken for next week.
+    assert weeks[:3] == ["2026-11-30", "2026-12-07", "2026-12-14"]
+    assert re.search(r"Week of 30 November 2026 <span class=\"badge\">in review</span>", page)
+    assert "open now" not in page
+    assert "Week of 7 December 2026</h2>" in page  # prepared ahead, no badge
+
+
 def test_the_paid_column_counts_paid_and_sent_tickets_apart(soul, reviewer, place):
     place(soul, "ticket_sent")
     place(soul, "paid")

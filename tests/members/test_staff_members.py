@@ -18,6 +18,7 @@ from notifications.models import OutboundEmail
 from preorders.models import PreOrder
 from preorders.services import PreorderError, place_preorder
 from preorders.states import Status
+from tests.factories import stored_preorder
 from tests.stripe_helpers import new_confirmed_setup_intent
 
 PASSWORD = "a-Good-passw0rd"
@@ -34,18 +35,7 @@ def post(client: Client, name: str, pk: int, data: dict | None = None) -> str:
 
 
 def fake_preorder(member, event, status: str) -> PreOrder:
-    return PreOrder.objects.create(
-        member=member,
-        event=event,
-        cycle=event.cycle,
-        status=status,
-        amount_pence=event.member_price_pence,
-        stripe_customer_id=f"cus_{member.pk}",
-        payment_method_id=f"pm_{member.pk}",
-        setup_intent_id=f"seti_{member.pk}",
-        card_brand="visa",
-        card_last4="4242",
-    )
+    return stored_preorder(member, event, status)
 
 
 # --- The members page ---------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from events.models import Event, EventLogEntry
@@ -177,3 +179,52 @@ def test_promoted_members_wait_for_a_live_run_then_are_charged(week):
     ChargeRun.objects.filter(pk=live.pk).update(finished_at=timezone.now())
     refill.refill_due()  # the next minute
     assert _statuses(preorders)[5] == Status.TICKET_SENT
+
+
+def test_a_refund_before_the_cut_off_frees_its_place_for_the_next_in_line(
+    week, stripe_server, staff
+):
+    from payments.refunds import refund_preorder
+
+    event, preorders = week
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
+    refill.refill_due()  # the declined place goes to the first in line
+    refunded, last = preorders[0], preorders[6]
+    old_code = PreOrder.objects.get(pk=refunded.pk).ticket.code
+
+    refund_preorder(refunded.pk, actor=staff, reason="Cannot come after all")
+
+    # The emailed code stays void; a new one takes its place, and the next in line gets it.
+    replaced = EventLogEntry.objects.get(event=event, action="pool_replace")
+    assert old_code in replaced.detail and replaced.actor == staff
+    client = Client()
+    client.force_login(staff)
+    pool_page = client.get(reverse("tickets:pool", args=[event.pk])).content.decode()
+    assert f"in place of refunded ticket {old_code}" in pool_page
+    assert (
+        refunded.log_entries.get(to_status=Status.REFUNDED).note.count(
+            "its place offered to the waitlist"
+        )
+        == 1
+    )
+    assert pool_summary(event.pk).left == 1
+    assert refill.refill_due() == {"promoted": 1, "not_allocated": 0}
+    assert _statuses([refunded, last]) == [Status.REFUNDED, Status.TICKET_SENT]
+    ticket = PreOrder.objects.get(pk=last.pk).ticket
+    assert ticket.code != old_code and _emails(last, "ticket") == 1
+    assert pool_summary(event.pk).left == 0
+    assert payment_intents_by_preorder(stripe_server)[str(last.pk)] == 1
+
+
+def test_a_refund_frees_no_place_when_nobody_waits_or_the_waitlist_has_closed(
+    week, stripe_server, staff
+):
+    from payments.refunds import refund_preorder
+
+    event, preorders = week
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
+    with time_machine.travel(waitlist.closes_at(event)):
+        assert refill.refill_due() == {"promoted": 0, "not_allocated": 2}
+        refund_preorder(preorders[0].pk, actor=staff, reason="Cannot come")
+    assert not EventLogEntry.objects.filter(action="pool_replace").exists()
+    assert pool_summary(event.pk).left == 1  # the declined place, now the public sale's

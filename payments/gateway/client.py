@@ -1,0 +1,66 @@
+"""The Stripe client the gateway uses, and how Stripe's errors become ours."""
+
+import re
+from functools import cache
+
+import stripe
+from django.conf import settings
+
+_ID_PATTERN = {
+    "setup_intent": re.compile(r"^seti_[A-Za-z0-9]{1,250}$"),
+    "payment_method": re.compile(r"^pm_[A-Za-z0-9_]{1,250}$"),
+}
+
+
+class GatewayError(Exception):
+    """Stripe could not be reached or refused the request. `user_message` is safe to show."""
+
+    def __init__(self, user_message: str, *, code: str | None = None) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.code = code
+
+
+class CardDeclined(GatewayError):
+    pass
+
+
+class StripeUnavailable(GatewayError):
+    """We do not know what Stripe did (network failure, timeout, 5xx after retries)."""
+
+
+@cache
+def _client_for(api_key: str, api_base: str, retries: int, timeout: int) -> stripe.StripeClient:
+    base = {"api": api_base} if api_base else {}
+    return stripe.StripeClient(
+        api_key,
+        base_addresses=base,
+        max_network_retries=retries,
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
+
+
+def client() -> stripe.StripeClient:
+    return _client_for(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE,
+        settings.STRIPE_MAX_NETWORK_RETRIES,
+        settings.STRIPE_TIMEOUT_SECONDS,
+    )
+
+
+def looks_like(kind: str, value: object) -> bool:
+    return isinstance(value, str) and bool(_ID_PATTERN[kind].match(value))
+
+
+def translate_error(error: stripe.StripeError) -> GatewayError:
+    if isinstance(error, stripe.CardError):
+        return CardDeclined(
+            error.user_message or "Your card was declined.", code=getattr(error, "code", None)
+        )
+    if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
+        return GatewayError("We could not find that card confirmation.", code="not_found")
+    return GatewayError(
+        "We could not reach our payment provider. Nothing was saved; please try again.",
+        code=getattr(error, "code", None),
+    )
