@@ -64,7 +64,7 @@ def staff_event_floor(request: HttpRequest, event_id: int) -> HttpResponse:
         PreOrder.objects.filter(event_id=event_id)
         .order_by()
         .values_list("status")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     )
     supply = Ticket.objects.filter(event_id=event_id, voided_at__isnull=True).count()
     # The real page's own filter (status, name or email) and order.
