@@ -59,7 +59,10 @@ def queue_email(
     member=None,
     preorder=None,
     attachments: Sequence[Attachment] = (),
+    hand_off: bool = True,
 ) -> OutboundEmail:
+    """Store the email, and once committed hand it to a worker to send (`hand_off=False`: the
+    caller, itself a task, sends it; the sweep still finds it if that never happens)."""
     subject, text, html = render_email(template, context)
     email = OutboundEmail.objects.create(
         to_email=to_email,
@@ -80,7 +83,8 @@ def queue_email(
         )
         for item in attachments
     )
-    transaction.on_commit(lambda: dispatch(email.pk))
+    if hand_off:
+        transaction.on_commit(lambda: dispatch(email.pk))
     return email
 
 

@@ -20,6 +20,15 @@ def deliver_email(self, email_id: int) -> None:
         raise self.retry(countdown=min(30 * 2**self.request.retries, 3600))
 
 
+def deliver_with_retries(email_id: int) -> None:
+    """Send an email now, from the task that made it; if that fails, deliver_email carries on
+    from its first backoff step (the same tries in all). A worker killed before this leaves
+    the row queued: the sweep sends it."""
+    email = services.deliver(email_id)
+    if email.status == OutboundEmail.Status.FAILED:
+        deliver_email.apply_async(args=[email_id], countdown=30, retries=1)
+
+
 @shared_task(ignore_result=True)
 def sweep_unsent_emails(older_than_seconds: int = 300) -> int:
     """Re-enqueue emails that never left: a process killed between commit and enqueue, a lost

@@ -258,17 +258,18 @@ def test_a_short_outage_is_ridden_out_by_the_tasks_own_retries(
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_ticket_email_is_delivered_by_a_later_retry(provider, approved_preorder_factory):
     preorder = approved_preorder_factory(SUCCEEDS)
-    provider.failures = 1
+    # The ticket task's own try and the first retry it hands on (inline here) both fail.
+    provider.failures = 2
     preorder = charge(preorder)
     row = OutboundEmail.objects.get(template="ticket")
-    assert row.status == OutboundEmail.Status.FAILED
+    assert (row.status, row.attempts) == (OutboundEmail.Status.FAILED, 2)
     assert preorder.status == Status.PAID
 
     tasks.deliver_email.apply(args=[row.pk])
     tasks.deliver_email.apply(args=[row.pk])  # a duplicate retry finds it sent
 
     row.refresh_from_db()
-    assert (row.status, row.attempts) == (OutboundEmail.Status.SENT, 2)
+    assert (row.status, row.attempts) == (OutboundEmail.Status.SENT, 3)
     assert PreOrder.objects.get(pk=preorder.pk).status == Status.TICKET_SENT
     assert len(ticket_messages(preorder)) == 1
 
@@ -751,3 +752,21 @@ def test_the_qr_png_is_deterministic_and_differs_by_code():
     assert first[:8] == PNG_SIGNATURE
     assert first == delivery.qr_png("HC-ABC123")
     assert first != delivery.qr_png("HC-ABC124")
+
+
+@pytest.mark.stripe
+@pytest.mark.django_db(transaction=True)
+def test_the_ticket_task_sends_its_email_itself_in_one_trip(
+    provider, approved_preorder_factory, monkeypatch
+):
+    """From payment to inbox is one task: the ticket email is not handed to the queue again
+    (a second trip would wait behind everything queued meanwhile)."""
+    handed_off = []
+    monkeypatch.setattr(
+        tasks.deliver_email._get_current_object(), "delay", lambda pk: handed_off.append(pk)
+    )
+    preorder = charge(approved_preorder_factory(SUCCEEDS))
+    row = OutboundEmail.objects.get(template="ticket")
+    assert (row.status, row.attempts) == (OutboundEmail.Status.SENT, 1)
+    assert preorder.status == Status.TICKET_SENT
+    assert row.pk not in handed_off

@@ -72,7 +72,9 @@ def calendar_entry(preorder: PreOrder, ticket: Ticket) -> bytes:
     return calendar.to_ical()
 
 
-def queue_ticket_email(preorder: PreOrder, ticket: Ticket, *, to_email: str | None = None):
+def queue_ticket_email(
+    preorder: PreOrder, ticket: Ticket, *, to_email: str | None = None, hand_off: bool = True
+):
     return queue_email(
         to_email=to_email or preorder.member.email,
         template=TICKET_TEMPLATE,
@@ -85,6 +87,7 @@ def queue_ticket_email(preorder: PreOrder, ticket: Ticket, *, to_email: str | No
         },
         member=preorder.member,
         preorder=preorder,
+        hand_off=hand_off,
         attachments=[
             Attachment("ticket-qr.png", qr_png(ticket.code), "image/png", QR_CONTENT_ID),
             Attachment("event.ics", calendar_entry(preorder, ticket), "text/calendar"),
@@ -92,8 +95,9 @@ def queue_ticket_email(preorder: PreOrder, ticket: Ticket, *, to_email: str | No
     )
 
 
-def send_ticket(preorder_id: int) -> OutboundEmail | None:
-    """Email a paid pre-order its ticket, once: a second call finds the email and does nothing."""
+def send_ticket(preorder_id: int, *, hand_off: bool = True) -> OutboundEmail | None:
+    """Email a paid pre-order its ticket, once: a second call finds the email and does nothing.
+    `hand_off=False`: the caller sends it (tickets.tasks, in the same task)."""
     with transaction.atomic():
         preorder = (
             PreOrder.objects.select_for_update(of=("self",))
@@ -108,7 +112,7 @@ def send_ticket(preorder_id: int) -> OutboundEmail | None:
         ticket = Ticket.objects.filter(preorder=preorder).first()
         if ticket is None:
             return None
-        return queue_ticket_email(preorder, ticket)
+        return queue_ticket_email(preorder, ticket, hand_off=hand_off)
 
 
 def dispatch_ticket(preorder_id: int) -> None:
