@@ -1216,11 +1216,13 @@ class PresaleWeeks(RuleBasedStateMachine):
             if self.clock is not None and not self.busy:
                 self._settle_at_the_end()
         finally:
+            # Overrides come off in the reverse order they went on: out of order, each example
+            # left one behind, and a thousand nested settings overflowed the stack.
             self._set_outage(False)
-            if self.auto_fulfil is not None:
-                self.auto_fulfil.disable()
             if self.features is not None:
                 self.features.disable()
+            if self.auto_fulfil is not None:
+                self.auto_fulfil.disable()
             if self.traveller is not None:
                 self.traveller.stop()
 
@@ -1555,6 +1557,7 @@ def test_presale_weeks_keep_their_invariants(stripe_server, make_member, make_ev
     )
     STATS.clear()
     started = time.monotonic()
+    untouched = django_settings._wrapped
     try:
         run_state_machine_as_test(
             PresaleWeeks,
@@ -1565,6 +1568,7 @@ def test_presale_weeks_keep_their_invariants(stripe_server, make_member, make_ev
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
             ),
         )
+        assert django_settings._wrapped is untouched, "an example left a settings override on"
     finally:
         elapsed = time.monotonic() - started
         each = elapsed / (STATS["examples"] or 1)
