@@ -1550,7 +1550,7 @@ class PresaleWeeks(RuleBasedStateMachine):
 
 def test_presale_weeks_keep_their_invariants(stripe_server, make_member, make_event, caplog):
     # Email outages and crashed claims are logged loudly by design; keep the report readable.
-    for noisy in ("notifications", "payments", "celery", "operations"):
+    for noisy in ("notifications", "payments", "tickets", "celery", "operations"):
         caplog.set_level(logging.CRITICAL, logger=noisy)
     PresaleWeeks.ctx = SimpleNamespace(
         stripe_url=stripe_server, make_member=make_member, make_event=make_event
