@@ -103,6 +103,21 @@ def machine() -> str:
     )
 
 
+def _earlier_rows(keep: set[str]) -> dict[str, str]:
+    """The Machine table's rows of benchmarks not run this time (`bench/all pages` keeps the
+    others' rows as they were)."""
+    text = DOC.read_text() if DOC.exists() else ""
+    start = text.find("## Machine\n")
+    if start == -1:
+        return {}
+    rows = {}
+    for line in text[start:].split("\n## ", 1)[0].splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| ") and cells[0] in keep:
+            rows[cells[0]] = line
+    return rows
+
+
 def main(names: list[str]) -> int:
     chosen = [entry for entry in BENCHMARKS if not names or entry[0] in names]
     unknown = set(names) - {name for name, _ in BENCHMARKS}
@@ -114,7 +129,7 @@ def main(names: list[str]) -> int:
             f"| {title} | `.venv/bin/python bench/{name}.py` |" for name, title in BENCHMARKS
         )
         DOC.write_text(INTRO.format(commands=commands))
-    rows = []
+    rows = _earlier_rows(keep={title for name, title in BENCHMARKS if (name, title) not in chosen})
     failed = []
     for name, title in chosen:
         before, busy = load_average(), busiest_processes()
@@ -125,19 +140,21 @@ def main(names: list[str]) -> int:
         if result.returncode != 0:
             failed.append(name)
         outcome = "ok" if result.returncode == 0 else f"failed (exit {result.returncode})"
-        rows.append(
-            f"| {title} | {minutes:.1f} min | {before} | {load_average()} | {busy} | {outcome} |"
+        rows[title] = (
+            f"| {title} | {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} | {minutes:.1f} min | "
+            f"{before} | {load_average()} | {busy} | {outcome} |"
         )
+    ordered = [rows[title] for _name, title in BENCHMARKS if title in rows]
     write_section(
         "Machine",
-        f"""Run by `bench/all` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {machine()}.
-Load average is the 1 / 5 / 15-minute one; "busiest" lists the processes using the most CPU
-just before the benchmark started (the benchmark's own processes appear only after).
+        f"""{machine()}. Each row is one benchmark as `bench/all` last ran it (UTC, when it
+ended). Load average is the 1 / 5 / 15-minute one; "busiest before" lists the processes using
+the most CPU just before the benchmark started (its own processes appear only after).
 
-| benchmark | took | load before | load after | busiest before | result |
-| --- | ---: | --- | --- | --- | --- |
+| benchmark | ended | took | load before | load after | busiest before | result |
+| --- | --- | ---: | --- | --- | --- | --- |
 """
-        + "\n".join(rows),
+        + "\n".join(ordered),
     )
     if failed:
         print(f"Failed: {', '.join(failed)}", file=sys.stderr)
