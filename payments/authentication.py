@@ -39,6 +39,11 @@ class AuthenticationError(Exception):
         self.message = message
 
 
+class AlreadyConfirmed(AuthenticationError):
+    """The member confirmed the payment already (in a tab closed before it told us): it is
+    settled now, and they are told so rather than asked again."""
+
+
 def deadline_after(moment: dt.datetime) -> dt.datetime:
     """When a member asked to authenticate at `moment` must have done so: by default the next
     day at 12:00 London (PRESALE_AUTHENTICATION_DEADLINE_DAYS / _TIME), DST-aware."""
@@ -118,6 +123,10 @@ def confirm_page(member, preorder_id: int) -> ConfirmPage:
         )
     except gateway.GatewayError as error:
         raise AuthenticationError(error.user_message) from error
+    if handle.status == "succeeded":
+        outcome = gateway.payment_intent_outcome(attempt.payment_intent_id)
+        settlement.settle(attempt.pk, outcome, source="member")
+        raise AlreadyConfirmed("Payment confirmed. Your ticket is on its way.")
     return ConfirmPage(
         preorder, handle.client_secret, preorder.payment_method_id, attempt.authenticate_by
     )

@@ -37,6 +37,9 @@ def confirm_payment(request: HttpRequest, preorder_id: int) -> HttpResponse:
         return redirect("payments:confirm_payment", preorder.pk)
     try:
         page = authentication.confirm_page(request.user, preorder_id)
+    except authentication.AlreadyConfirmed as done:
+        messages.success(request, done.message)
+        return redirect("preorders:detail", preorder_id)
     except authentication.AuthenticationError as problem:
         return render(
             request,

@@ -170,3 +170,25 @@ def test_a_payment_completed_but_not_reported_is_settled_by_reconciliation(
     # The tab was closed before it told us, and the webhook was lost.
     charging.reconcile(older_than=dt.timedelta(0))
     assert PreOrder.objects.get(pk=preorder.pk).status == Status.TICKET_SENT
+
+
+def test_coming_back_to_a_payment_confirmed_already_settles_it_and_says_so(
+    stripe_server, make_member, event, client
+):
+    from django.contrib.messages import get_messages
+    from django.urls import reverse
+
+    member = make_member()
+    preorder = place_approved(stripe_server, member, event)
+    _run(preorder)
+    page = authentication.confirm_page(member, preorder.pk)
+    authenticate_as_stripe_js(stripe_server, page.client_secret, success=True)
+    # The tab was closed before it told us; the member opens the link in the email again.
+    client.force_login(member)
+    response = client.get(reverse("payments:confirm_payment", args=[preorder.pk]))
+    assert response.url == reverse("preorders:detail", args=[preorder.pk])
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Payment confirmed. Your ticket is on its way."
+    ]
+    assert PreOrder.objects.get(pk=preorder.pk).status == Status.TICKET_SENT
+    assert payment_intents_by_preorder(stripe_server) == {str(preorder.pk): 1}
