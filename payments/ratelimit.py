@@ -59,17 +59,16 @@ return 0
 
 
 class RedisRateLimiter:
-    """GCRA with a tolerance of a quarter interval: a thread that wakes a little late for its
-    slot (a busy machine) may go up to a quarter interval early for the next, so the schedule
-    keeps its pace instead of restarting from every late wake-up, and any one-second window
-    still sees at most the rate plus one (24/s: at most 25, Stripe's limit). Half an interval
-    let the few milliseconds between a grant and its request reaching Stripe bunch 26 into a
-    second at the stand-in."""
+    """GCRA with no tolerance: requests evenly spaced, any one-second window sees at most the
+    rate (24/s under Stripe's 25). A tolerance (a request going up to a quarter interval before
+    its slot, to make up for threads that wake late on a busy machine) was measured and let 26
+    requests into one second at the stand-in, over Stripe's limit: the pace stays strict, and
+    the rate a loaded machine loses is in docs/benchmarks.md."""
 
     def __init__(self, client, key: str, rate_per_second: float) -> None:
         self.key = key
         self.interval_us = max(1, round(1_000_000 / float(rate_per_second)))
-        self.tolerance_us = self.interval_us // 4
+        self.tolerance_us = 0
         self._script = client.register_script(_GCRA)
 
     def acquire(self) -> None:

@@ -56,24 +56,10 @@ def test_four_workers_sharing_redis_never_exceed_the_rate_together(redis_url):
     started = time.monotonic()
     moments = _grants(limiters, per_limiter=9)
     assert len(moments) == 36
-    # 36 grants at 10/s take 3.5 s, less the quarter interval a grant may go early (3.475 s),
-    # however the threads are scheduled; the moments are read after each grant returns, so a
-    # busy machine can bunch them a little.
-    assert time.monotonic() - started >= 3.4
+    # 36 grants at 10/s cannot take less than 3.5 s, however the threads are scheduled; the
+    # moments are read after each grant returns, so a busy machine can bunch them a little.
+    assert time.monotonic() - started >= 3.45
     assert peak_per_second(moments) <= 12
-
-
-def test_a_late_wake_up_does_not_slow_the_shared_pace(redis_url):
-    """A worker that comes back 20 ms after each grant (a busy machine, a slow thread) keeps
-    10/s: the quarter interval (25 ms) of tolerance absorbs it. Restarting the schedule from
-    each late moment would give 1 / 0.12 s = 8.3/s."""
-    limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), f"test-{uuid.uuid4()}", 10)
-    limiter.acquire()
-    started = time.monotonic()
-    for _ in range(20):
-        time.sleep(0.02)
-        limiter.acquire()
-    assert time.monotonic() - started < 2.2  # 20 intervals: 2.0 s; 2.4 s without tolerance
 
 
 def test_without_the_shared_pace_the_same_workers_would_go_over(redis_url):
