@@ -78,27 +78,29 @@ def _notes(baseline, baseline_pace, phases, rate: int) -> list[str]:
         notes.append(
             f"Pace: between its first and last request the run went at {paces} (limiter: {rate}/s; "
             f"bare pool: {baseline_pace.steady_rate:.2f}/s); start-up and tail are in the table "
-            "above. `payments/ratelimit.py` asks Redis again after sleeping, and GCRA without "
-            "burst restarts its schedule from that moment, so the time a waiting thread takes to "
+            "above. `payments/ratelimit.py` asks Redis again after sleeping, and strict GCRA "
+            "restarts its schedule from that moment, so the time a waiting thread takes to "
             "wake and ask (longer on a loaded machine, behind a busy GIL) is lost at every "
-            "grant; the bare pool's pacer books its slots ahead and loses none of it. Booking "
-            "ahead lets those same delays bunch requests above 25 in a second, so it is a "
-            "trade-off, not a drop-in fix."
+            "grant; the bare pool's pacer books its slots ahead and loses none of it. Letting "
+            "a request go a quarter interval early (tried) or booking ahead lets those same "
+            "delays bunch requests above 25 in a second at the stand-in, so the pace stays "
+            "strict. More worker processes on the same 2 cores add CPU contention (the load "
+            "column), not throughput: they are for more cores or machines."
         )
     if baseline.rate_limited or any(phase.rate_limited for phase in phases):
         notes.append(
-            "429s: the stand-in counts a request when it arrives (the peak column) but applies "
-            "its 25/s window after its 400 ± 50 ms latency, so requests that arrived at most 25 "
-            "in a second can still be refused when the jitter bunches them; the bare pool and "
-            "the gateway both wait and send them again with the same key."
+            "429s: the stand-in counts its 25/s window as requests arrive, as Stripe does, so a "
+            "429 means more than 25 arrived within a second (grants bunched on the way by a "
+            "busy machine); the bare pool and the gateway both wait and send them again with "
+            "the same key."
         )
     if any(not p.ticket_delays or percentile(p.ticket_delays, 95) > 5 for p in phases):
         notes.append(
-            "Time to ticket: each ticket is two tasks (render the ticket email, then send it) "
-            "on the threads a shard leaves free (BENCH_WORKER_THREADS − 1 in a process running "
-            "one), at up to 24 tickets a second; the two legs in the table are the wait for the "
-            "first task and the rest, so a p95 over 5 s with long legs is tasks queuing for "
-            "threads or for CPU."
+            "Time to ticket: each ticket is one task (render the ticket email and send it) on "
+            "the threads a shard leaves free (BENCH_WORKER_THREADS − 1 in a process running "
+            "one), at up to 24 tickets a second; the first leg in the table is the wait for "
+            "that task, so a p95 over 5 s with a long first leg is ticket tasks queuing for "
+            "threads or for CPU behind the run's own charge threads on the same cores."
         )
     cores = os.cpu_count() or 1
     busiest = max((max(phase.load) for phase in phases if phase.load), default=0.0)

@@ -243,7 +243,7 @@ def _p(samples: list[float], pct: float) -> str:
 def reading_of(result: dict, met: bool) -> str:
     """The figures' plain reading: how the emails trail the run, and what that leaves."""
     trail = (
-        "Each ticket takes two tasks (render and queue, then send) on the one worker, whose "
+        "Each ticket is one task (render the email and send it) on the one worker, whose "
         "threads also carry the run itself (one task, its charging threads in the same "
         f"process): while the run charges {result['rate']:.1f}/s the worker sends "
         f"{result['rate_during']:.1f} emails/s, so a backlog builds and is cleared after the "
