@@ -9,7 +9,12 @@ from dataclasses import dataclass, replace
 import stripe
 from django.conf import settings
 
-from payments.gateway.client import StripeUnavailable, client, translate_error
+from payments.gateway.client import (
+    StripeUnavailable,
+    answer_required,
+    client,
+    translate_error,
+)
 
 CURRENCY = "gbp"
 
@@ -175,27 +180,22 @@ def cancel_payment_intent(payment_intent_id: str) -> ChargeOutcome:
     cardholder cannot take money for a pre-order already failed, and say how it ended: "failed"
     (code "canceled") once cancelled, or "succeeded" if the cardholder was quicker. Raises
     StripeUnavailable when Stripe cannot be asked (the caller tries again later)."""
-    try:
-        client().v1.payment_intents.cancel(payment_intent_id)
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
-        raise StripeUnavailable("Stripe did not answer.") from error
-    except stripe.InvalidRequestError:
-        # Not cancellable any more: already cancelled, or it succeeded meanwhile.
-        outcome = payment_intent_outcome(payment_intent_id)
-        if outcome.status == "succeeded":
-            return outcome
-        if _intent_status(payment_intent_id) != "canceled":
-            raise
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
+    with answer_required():
+        try:
+            client().v1.payment_intents.cancel(payment_intent_id)
+        except stripe.InvalidRequestError:
+            # Not cancellable any more: already cancelled, or it succeeded meanwhile.
+            outcome = payment_intent_outcome(payment_intent_id)
+            if outcome.status == "succeeded":
+                return outcome
+            if _intent_status(payment_intent_id) != "canceled":
+                raise
     return ChargeOutcome("failed", payment_intent_id, "canceled", "Payment cancelled.")
 
 
 def _intent_status(payment_intent_id: str) -> str:
-    try:
+    with answer_required():
         return client().v1.payment_intents.retrieve(payment_intent_id).status
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
-        raise StripeUnavailable("Stripe did not answer.") from error
 
 
 @dataclass(frozen=True)
@@ -213,45 +213,31 @@ def ready_for_authentication(
     """The PaymentIntent, ready for Stripe.js's confirmCardPayment in the member's browser. One
     left requires_payment_method (real Stripe's 402, or an authentication the member failed) is
     given its saved card again and confirmed, which brings back the bank's challenge."""
-    try:
+    with answer_required("We could not reach our payment provider. Please try again in a minute."):
         intent = client().v1.payment_intents.retrieve(payment_intent_id)
         if intent.status == "requires_payment_method":
             client().v1.payment_intents.update(
                 payment_intent_id, params={"payment_method": payment_method_id}
             )
             intent = client().v1.payment_intents.confirm(payment_intent_id)
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
-        raise StripeUnavailable(
-            "We could not reach our payment provider. Please try again in a minute."
-        ) from error
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     return AuthenticationHandle(intent.id, intent.client_secret, intent.status)
 
 
 def payment_intent_outcome(payment_intent_id: str) -> ChargeOutcome:
-    try:
+    with answer_required():
         intent = client().v1.payment_intents.retrieve(payment_intent_id)
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
-        raise StripeUnavailable("Stripe did not answer.") from error
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     return _outcome_of(intent)
 
 
 def find_charge(*, customer_id: str, idempotency_key: str) -> ChargeOutcome | None:
     """The PaymentIntent a charge attempt created, found by the key in its metadata, or None if
     Stripe never got that request. Lists are strongly consistent (search is not)."""
-    try:
+    with answer_required():
         page = client().v1.payment_intents.list(params={"customer": customer_id, "limit": 100})
         for intent in page.auto_paging_iter():
             metadata = intent.metadata.to_dict() if intent.metadata else {}
             if metadata.get("charge_key") == idempotency_key:
                 return _outcome_of(intent)
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
-        raise StripeUnavailable("Stripe did not answer.") from error
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     return None
 
 

@@ -1,6 +1,8 @@
 """The Stripe client the gateway uses, and how Stripe's errors become ours."""
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import stripe
@@ -64,3 +66,30 @@ def translate_error(error: stripe.StripeError) -> GatewayError:
         "We could not reach our payment provider. Nothing was saved; please try again.",
         code=getattr(error, "code", None),
     )
+
+
+# Stripe's errors that leave us not knowing what it did: the network, a 429 after the SDK's
+# retries, a 5xx. A caller that settles money must try again later, never assume a refusal.
+UNANSWERED = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Any Stripe error as a GatewayError whose `user_message` a member may read (requests made
+    while a member waits: what matters is a sentence, not whether Stripe acted)."""
+    try:
+        yield
+    except stripe.StripeError as error:
+        raise translate_error(error) from error
+
+
+@contextmanager
+def answer_required(unanswered: str = "Stripe did not answer.") -> Iterator[None]:
+    """As translated_errors, except that not knowing what Stripe did raises StripeUnavailable
+    (with `unanswered` as its message), so background work tries again instead of settling."""
+    try:
+        yield
+    except UNANSWERED as error:
+        raise StripeUnavailable(unanswered) from error
+    except stripe.StripeError as error:
+        raise translate_error(error) from error

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import stripe
 
-from payments.gateway.client import client, translate_error
+from payments.gateway.client import client, translated_errors
 from payments.installation import scoped_key
 
 
@@ -36,25 +36,21 @@ class CardDetails:
 
 
 def create_customer(*, email: str, name: str, member_id: int) -> str:
-    try:
+    with translated_errors():
         customer = client().v1.customers.create(
             params={"email": email, "name": name, "metadata": {"member_id": str(member_id)}},
             options={"idempotency_key": scoped_key(f"member-{member_id}-customer")},
         )
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     return customer.id
 
 
 def update_customer(customer_id: str, *, email: str, name: str) -> None:
-    try:
+    with translated_errors():
         client().v1.customers.update(customer_id, params={"email": email, "name": name})
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
 
 
 def create_setup_intent(*, customer_id: str, member_id: int) -> SetupIntentHandle:
-    try:
+    with translated_errors():
         intent = client().v1.setup_intents.create(
             params={
                 "customer": customer_id,
@@ -63,16 +59,12 @@ def create_setup_intent(*, customer_id: str, member_id: int) -> SetupIntentHandl
                 "metadata": {"member_id": str(member_id)},
             }
         )
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     return SetupIntentHandle(intent.id, intent.client_secret, intent.status)
 
 
 def retrieve_setup_intent(setup_intent_id: str) -> SetupIntentState:
-    try:
+    with translated_errors():
         intent = client().v1.setup_intents.retrieve(setup_intent_id)
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     customer = intent.customer
     payment_method = intent.payment_method
     return SetupIntentState(
@@ -103,10 +95,8 @@ def _card_details(method) -> CardDetails:
 
 
 def retrieve_card(payment_method_id: str) -> CardDetails:
-    try:
+    with translated_errors():
         method = client().v1.payment_methods.retrieve(payment_method_id)
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     return _card_details(method)
 
 
@@ -121,14 +111,12 @@ class CustomerCards:
 
 def customer_cards(customer_id: str) -> CustomerCards:
     """The cards attached to a Customer (newest first) and the one marked as its default."""
-    try:
+    with translated_errors():
         customer = client().v1.customers.retrieve(customer_id)
         page = client().v1.payment_methods.list(
             params={"customer": customer_id, "type": "card", "limit": 100}
         )
         cards = tuple(_card_details(method) for method in page.auto_paging_iter())
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     settings_ = getattr(customer, "invoice_settings", None)
     default = getattr(settings_, "default_payment_method", None) if settings_ else None
     if default is not None and not isinstance(default, str):
@@ -139,7 +127,7 @@ def customer_cards(customer_id: str) -> CustomerCards:
 def saved_for_off_session(customer_id: str, payment_method_id: str) -> bool:
     """Whether Stripe holds a succeeded off-session SetupIntent of this Customer for this card:
     the cardholder's consent to be charged when not present."""
-    try:
+    with translated_errors():
         page = client().v1.setup_intents.list(
             params={"customer": customer_id, "payment_method": payment_method_id, "limit": 100}
         )
@@ -147,40 +135,31 @@ def saved_for_off_session(customer_id: str, payment_method_id: str) -> bool:
             intent.status == "succeeded" and intent.usage == "off_session"
             for intent in page.auto_paging_iter()
         )
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
 
 
 def set_default_card(customer_id: str, payment_method_id: str) -> None:
-    try:
+    with translated_errors():
         client().v1.customers.update(
             customer_id,
             params={"invoice_settings": {"default_payment_method": payment_method_id}},
         )
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
 
 
 def detach_payment_method(payment_method_id: str) -> None:
-    try:
+    with translated_errors():
         client().v1.payment_methods.detach(payment_method_id)
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
 
 
 def delete_customer(customer_id: str) -> None:
     """Delete a Customer (and with it, at Stripe, its saved cards). Already gone is fine."""
-    try:
-        client().v1.customers.delete(customer_id)
-    except stripe.InvalidRequestError as error:
-        if error.http_status != 404:
-            raise translate_error(error) from error
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
+    with translated_errors():
+        try:
+            client().v1.customers.delete(customer_id)
+        except stripe.InvalidRequestError as error:
+            if error.http_status != 404:
+                raise
 
 
 def attach_payment_method(payment_method_id: str, customer_id: str) -> None:
-    try:
+    with translated_errors():
         client().v1.payment_methods.attach(payment_method_id, params={"customer": customer_id})
-    except stripe.StripeError as error:
-        raise translate_error(error) from error

@@ -4,19 +4,15 @@ from dataclasses import dataclass
 
 import stripe
 
-from payments.gateway.client import GatewayError, StripeUnavailable, client, translate_error
+from payments.gateway.client import GatewayError, StripeUnavailable, answer_required, client
 
 
 def refund(payment_intent_id: str, *, reason_key: str) -> str:
-    try:
+    with answer_required():
         refund_object = client().v1.refunds.create(
             params={"payment_intent": payment_intent_id},
             options={"idempotency_key": f"refund-{reason_key}"},
         )
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
-        raise StripeUnavailable("Stripe did not answer.") from error
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     return refund_object.id
 
 
@@ -61,16 +57,12 @@ def refund_payment(
 
 def find_refund(*, payment_intent_id: str, refund_key: str) -> RefundResult | None:
     """The refund a request with this key made, or None if Stripe never got that request."""
-    try:
+    with answer_required():
         page = client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
         for refund_object in page.auto_paging_iter():
             metadata = refund_object.metadata.to_dict() if refund_object.metadata else {}
             if metadata.get("refund_key") == refund_key:
                 return _refund_result(refund_object)
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
-        raise StripeUnavailable("Stripe did not answer.") from error
-    except stripe.StripeError as error:
-        raise translate_error(error) from error
     return None
 
 
