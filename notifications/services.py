@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from notifications.models import OutboundEmail, OutboundEmailAttachment
-from notifications.signals import email_sent
+from notifications.signals import email_committed, email_sent
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +91,8 @@ def queue_email(
 def dispatch(email_id: int) -> None:
     """Hand an email to the background worker; if the broker cannot take it, the periodic sweep
     (notifications.tasks.sweep_unsent_emails) picks the row up later."""
-    from notifications.tasks import deliver_email
-
     try:
-        deliver_email.delay(email_id)
+        email_committed.send(sender=OutboundEmail, email_id=email_id)
     except Exception:  # broker down (or, inline, the task itself): the row is safe
         logger.exception("Email %s was not handed to a worker; the sweep will retry it.", email_id)
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from payments import gateway
 from payments.models import StripeEvent
+from payments.signals import stripe_event_stored
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,8 @@ def _store(event_id: str, event_type: str, event: dict) -> StripeEvent:
 def dispatch_event(event_pk: int) -> None:
     """Handle the event in the background; if the broker cannot take it, the event stays
     "received" and the periodic sweep (payments.tasks.process_pending_events) handles it."""
-    from payments.tasks import process_stripe_event
-
     try:
-        process_stripe_event.delay(event_pk)
+        stripe_event_stored.send(sender=StripeEvent, event_pk=event_pk)
     except Exception:
         logger.exception("Could not enqueue Stripe event %s; the sweep will handle it", event_pk)
 

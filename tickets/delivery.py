@@ -17,6 +17,7 @@ from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition_many
 from preorders.states import Status
 from tickets.models import Ticket
+from tickets.signals import ticket_due
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +117,8 @@ def send_ticket(preorder_id: int, *, hand_off: bool = True) -> OutboundEmail | N
 
 
 def dispatch_ticket(preorder_id: int) -> None:
-    from tickets.tasks import send_ticket_task
-
     try:
-        send_ticket_task.delay(preorder_id)
+        ticket_due.send(sender=Ticket, preorder_id=preorder_id)
     except Exception:  # broker down: reconciliation finds paid pre-orders without an email
         logger.exception("Ticket of pre-order %s not handed to a worker yet", preorder_id)
 
