@@ -122,6 +122,26 @@ def test_a_refunded_ticket_is_refused(event, issue_ticket, door_staff):
     assert state() == before
 
 
+def test_a_ticket_taken_back_by_a_refund_is_refused_as_refunded(
+    event, alice_ticket, door_staff, staff
+):
+    """A refund unassigns and voids the ticket (payments.refunds.complete_refund does this):
+    the door is still told it was refunded, not merely voided."""
+    from tickets.services import void_refunded_ticket
+
+    preorder = alice_ticket.preorder
+    with transaction.atomic():
+        void_refunded_ticket(preorder, actor=staff, note="Cannot come")
+        preorder.status = Status.REFUNDED
+        preorder.save(update_fields=["status"])
+    before = state()
+    answer = checkin.check_in(event.pk, alice_ticket.code, door=door_staff)
+    assert (answer.result, answer.headline) == (Result.VOID, "Refunded or void")
+    assert answer.detail == "Ticket HC-7K3M-Q9TX-2B4R was refunded. Do not let it in."
+    assert answer.member == ""  # the ticket is nobody's any more
+    assert state() == before
+
+
 def test_a_void_ticket_is_refused(event, staff, door_staff):
     from tickets.services import generate_tickets, void_ticket
 
