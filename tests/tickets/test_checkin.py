@@ -177,6 +177,14 @@ def test_a_refund_after_check_in_leaves_the_record_and_refuses_the_next_scan(
         "HC-7K3M-Q9TX-2B4Rx",
         "%",
         "HC-7K3M-Q9TX-%",
+        # Unicode: look-alike letters, full-width forms, invisible and bidi characters, emoji,
+        # a lone surrogate (which no database column could store).
+        "\u041d\u0421-7K3M-Q9TX-2B4R",  # Cyrillic EN and ES in place of H and C
+        "\uff28\uff23-\uff17\uff2b\uff13\uff2d-Q9TX-2B4R",  # full-width HC-7K3M
+        "HC-7K3M-Q9TX-2B4R\u200b",
+        "\u202eR4B2-XT9Q-M3K7-CH",
+        "\U0001f39f\ufe0f HC-7K3M-Q9TX-2B4R",
+        "HC-7K3M-Q9TX-2B4R\ud800",
     ],
 )
 def test_a_wrong_or_hostile_input_is_an_unknown_code_and_changes_nothing(
