@@ -24,8 +24,8 @@ from django.utils import timezone
 from events import london
 from events.models import Event, EventLogEntry
 from preorders.states import Status
+from tickets.codes import CODE_PATTERN, MAX_CODE_LENGTH
 from tickets.models import CheckIn, DoorScan, Ticket
-from tickets.services import CODE_PATTERN, MAX_CODE_LENGTH
 
 Result = DoorScan.Result
 # A ticket is in a member's hands once its payment has succeeded.
