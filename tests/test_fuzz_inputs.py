@@ -47,8 +47,8 @@ from preorders.models import PreOrder
 from preorders.states import Status
 from tests.conftest import close_window
 from tests.factories import stored_preorder
+from tickets.codes import CODE_PATTERN
 from tickets.models import CheckIn, Ticket
-from tickets.services import CODE_PATTERN
 
 pytestmark = pytest.mark.django_db
 

@@ -24,8 +24,8 @@ from django.utils import timezone
 from events import london
 from events.models import Event, EventLogEntry
 from preorders.states import Status
+from tickets.codes import CODE_PATTERN, MAX_CODE_LENGTH
 from tickets.models import CheckIn, DoorScan, Ticket
-from tickets.services import CODE_PATTERN, MAX_CODE_LENGTH
 
 Result = DoorScan.Result
 # A ticket is in a member's hands once its payment has succeeded.
@@ -128,6 +128,20 @@ def _find_ticket(code: str | None) -> Ticket | None:
     return None
 
 
+def _was_refunded(ticket: Ticket) -> bool:
+    """Whether a refused ticket was refunded rather than voided by staff. A refund unassigns
+    and voids the ticket in one step (tickets.services.void_refunded_ticket), so the pre-order it
+    belonged to is known only from that step's entry in the event's log."""
+    if ticket.preorder_id is not None:
+        return ticket.preorder.status == Status.REFUNDED
+    return EventLogEntry.objects.filter(
+        event_id=ticket.event_id,
+        action="ticket_void",
+        data__ticket_id=ticket.pk,
+        data__has_key="preorder_id",
+    ).exists()
+
+
 def _already(check_in: CheckIn, ticket: Ticket) -> Answer:
     return Answer(
         Result.ALREADY_CHECKED_IN,
@@ -168,11 +182,10 @@ def check_in(event_id: int, raw_code: str, *, door) -> Answer:
                 "it in.",
             )
         elif ticket.voided_at is not None or ticket.preorder.status not in ISSUED_STATUSES:
-            refunded = ticket.preorder_id is not None and ticket.preorder.status == Status.REFUNDED
             answer = Answer(
                 Result.VOID,
                 "Refunded or void",
-                f"Ticket {ticket.code} was {'refunded' if refunded else 'voided'}. "
+                f"Ticket {ticket.code} was {'refunded' if _was_refunded(ticket) else 'voided'}. "
                 "Do not let it in.",
             )
         elif ticket.event_id != event.pk:

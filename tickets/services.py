@@ -1,8 +1,6 @@
 """Writes on the ticket pool. Every change that could move supply or assignment takes the event's
 row lock first (lock_event), so approvals, voids and assignments of one event are serialised."""
 
-import csv
-import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from events.models import Event, EventLogEntry
+from tickets.codes import ImportProblem, parse_ticket_codes, quoted_code
 from tickets.models import Ticket
 from tickets.selectors import pool_summary
 
@@ -58,18 +57,10 @@ def assign_ticket(preorder) -> Ticket:
 
 # --- Pool management (staff) ---------------------------------------------------------------
 
-MAX_CODE_LENGTH = Ticket._meta.get_field("code").max_length
 MAX_IMPORT_CODES = 10_000
 MAX_GENERATE = 5_000
 PROBLEMS_SHOWN = 20
 
-# Box-office codes are read aloud at the door and typed into scanners: anything outside this set
-# is far more likely an export glitch (a stray quote, a non-breaking space) than a real code.
-CODE_PATTERN = re.compile(r"[A-Za-z0-9\-_./]+")
-ALLOWED_CHARACTERS = "letters A–Z, digits and - _ . /"
-HEADER_NAMES = frozenset(
-    {"code", "codes", "ticket", "tickets", "ticket code", "ticket codes", "barcode", "ticket id"}
-)
 # Crockford's base32: no I, L, O or U, so a code read over the phone cannot be misheard as another.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_PREFIX = "HC-"
@@ -81,15 +72,6 @@ class PoolError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass(frozen=True)
-class ImportProblem:
-    line: int | None  # None: about the file as a whole
-    message: str
-
-    def __str__(self) -> str:
-        return f"Line {self.line}: {self.message}" if self.line else self.message
 
 
 @dataclass
@@ -119,86 +101,6 @@ class ImportReport:
         return f"Nothing was imported: {n:,} problem{'' if n == 1 else 's'} to fix first."
 
 
-def _quoted(code: str, limit: int = 24) -> str:
-    return f"“{code if len(code) <= limit else code[: limit - 1] + '…'}”"
-
-
-def _describe_character(char: str) -> str:
-    return char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
-
-
-def _pick_delimiter(first_line: str) -> str:
-    # Spreadsheets in some locales export with ";" or tabs; a code can contain none of them.
-    for delimiter in (",", ";", "\t"):
-        if delimiter in first_line:
-            return delimiter
-    return ","
-
-
-def _is_header(cell: str) -> bool:
-    return " ".join(cell.lower().replace("_", " ").replace("-", " ").split()) in HEADER_NAMES
-
-
-def parse_ticket_codes(text: str) -> tuple[list[tuple[int, str]], list[ImportProblem]]:
-    """Read codes from pasted text or a CSV file: one per line, or the FIRST column of a CSV.
-
-    Rules, decided so that a clean export goes in unchanged and a damaged one is caught:
-    - Spaces around a code are stripped; quotes of a CSV cell are removed.
-    - An optional header on the first line ("code", "ticket code", …) is skipped.
-    - Blank lines (or rows whose cells are all empty) before the first code and after the last one
-      are ignored: editors and spreadsheets add them. A blank line *between* codes is reported,
-      because a hole in a box-office list usually means a row was lost.
-    - A row with other cells but an empty first cell is reported (the code column is missing).
-    - A code longer than 64 characters, or with characters other than ASCII letters, digits and
-      - _ . /, is reported. Codes are case-sensitive, as the database compares them.
-
-    Returns (line number, code) pairs and the problems found, both in line order."""
-    lines = re.split(r"\r\n|\r|\n", text)
-    rows: list[tuple[int, list[str]]] = []
-    delimiter = None
-    for number, line in enumerate(lines, start=1):
-        if delimiter is None and line.strip():
-            delimiter = _pick_delimiter(line)
-        cells = next(csv.reader([line], delimiter=delimiter or ","), [])
-        rows.append((number, [cell.strip() for cell in cells]))
-
-    filled = [i for i, (_, cells) in enumerate(rows) if any(cells)]
-    if not filled:
-        return [], []
-    rows = rows[filled[0] : filled[-1] + 1]
-    if rows[0][1] and _is_header(rows[0][1][0]):
-        rows = rows[1:]
-
-    codes: list[tuple[int, str]] = []
-    problems: list[ImportProblem] = []
-    for number, cells in rows:
-        code = cells[0] if cells else ""
-        if not any(cells):
-            problems.append(ImportProblem(number, "empty line between codes."))
-        elif not code:
-            problems.append(ImportProblem(number, "no code in the first column."))
-        elif len(code) > MAX_CODE_LENGTH:
-            problems.append(
-                ImportProblem(
-                    number,
-                    f"{_quoted(code)} is {len(code)} characters long; "
-                    f"a code has {MAX_CODE_LENGTH} at most.",
-                )
-            )
-        elif not CODE_PATTERN.fullmatch(code):
-            bad = sorted({_describe_character(c) for c in code if not CODE_PATTERN.fullmatch(c)})
-            problems.append(
-                ImportProblem(
-                    number,
-                    f"{_quoted(code)} contains {', '.join(bad)}; "
-                    f"codes may only use {ALLOWED_CHARACTERS}.",
-                )
-            )
-        else:
-            codes.append((number, code))
-    return codes, problems
-
-
 def _duplicate_problems(codes: list[tuple[int, str]]) -> list[ImportProblem]:
     lines_by_code: dict[str, list[int]] = {}
     for number, code in codes:
@@ -209,7 +111,7 @@ def _duplicate_problems(codes: list[tuple[int, str]]) -> list[ImportProblem]:
             where = ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
             problems.append(
                 ImportProblem(
-                    numbers[0], f"{_quoted(code)} is listed more than once (lines {where})."
+                    numbers[0], f"{quoted_code(code)} is listed more than once (lines {where})."
                 )
             )
     return problems
@@ -272,7 +174,7 @@ def import_ticket_codes(event_id: int, text: str, *, actor) -> ImportReport:
                             else f"the pool of “{title}”"
                         )
                         problems.append(
-                            ImportProblem(number, f"{_quoted(code)} is already in {where}.")
+                            ImportProblem(number, f"{quoted_code(code)} is already in {where}.")
                         )
             if problems:
                 problems.sort(key=lambda p: p.line or 0)

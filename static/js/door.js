@@ -11,6 +11,7 @@
   var countBox = document.querySelector("[data-count-url]");
   var checkedIn = countBox.querySelector("[data-testid=checked-in]");
   var issued = countBox.querySelector("[data-testid=issued]");
+  var ticketsWord = countBox.querySelector("[data-testid=tickets-word]");
   var busy = false;
   var ICONS = { valid: "✓", already_checked_in: "!" };
 
@@ -18,6 +19,7 @@
     if (!count) { return; }
     checkedIn.textContent = count.checked_in;
     issued.textContent = count.issued;
+    ticketsWord.textContent = count.issued === 1 ? "ticket" : "tickets";
   }
 
   function showAnswer(result, headline, detail) {

@@ -122,6 +122,26 @@ def test_a_refunded_ticket_is_refused(event, issue_ticket, door_staff):
     assert state() == before
 
 
+def test_a_ticket_taken_back_by_a_refund_is_refused_as_refunded(
+    event, alice_ticket, door_staff, staff
+):
+    """A refund unassigns and voids the ticket (payments.refunds.complete_refund does this):
+    the door is still told it was refunded, not merely voided."""
+    from tickets.services import void_refunded_ticket
+
+    preorder = alice_ticket.preorder
+    with transaction.atomic():
+        void_refunded_ticket(preorder, actor=staff, note="Cannot come")
+        preorder.status = Status.REFUNDED
+        preorder.save(update_fields=["status"])
+    before = state()
+    answer = checkin.check_in(event.pk, alice_ticket.code, door=door_staff)
+    assert (answer.result, answer.headline) == (Result.VOID, "Refunded or void")
+    assert answer.detail == "Ticket HC-7K3M-Q9TX-2B4R was refunded. Do not let it in."
+    assert answer.member == ""  # the ticket is nobody's any more
+    assert state() == before
+
+
 def test_a_void_ticket_is_refused(event, staff, door_staff):
     from tickets.services import generate_tickets, void_ticket
 
@@ -157,6 +177,14 @@ def test_a_refund_after_check_in_leaves_the_record_and_refuses_the_next_scan(
         "HC-7K3M-Q9TX-2B4Rx",
         "%",
         "HC-7K3M-Q9TX-%",
+        # Unicode: look-alike letters, full-width forms, invisible and bidi characters, emoji,
+        # a lone surrogate (which no database column could store).
+        "\u041d\u0421-7K3M-Q9TX-2B4R",  # Cyrillic EN and ES in place of H and C
+        "\uff28\uff23-\uff17\uff2b\uff13\uff2d-Q9TX-2B4R",  # full-width HC-7K3M
+        "HC-7K3M-Q9TX-2B4R\u200b",
+        "\u202eR4B2-XT9Q-M3K7-CH",
+        "\U0001f39f\ufe0f HC-7K3M-Q9TX-2B4R",
+        "HC-7K3M-Q9TX-2B4R\ud800",
     ],
 )
 def test_a_wrong_or_hostile_input_is_an_unknown_code_and_changes_nothing(

@@ -150,6 +150,19 @@ def test_a_manager_undoes_a_check_in_from_its_page(event, ticket, door_staff, st
     assert "already undone" in manager.get(url).content.decode()
 
 
+def test_a_reviewer_or_the_door_cannot_undo_a_check_in(event, ticket, door_staff, reviewer):
+    client_for(door_staff).post(
+        reverse("tickets:door_scan", args=[event.pk]), {"code": ticket.code}
+    )
+    url = reverse("tickets:check_in_undo", args=[CheckIn.objects.get().pk])
+    for who in (door_staff, reviewer):
+        client = client_for(who)
+        assert client.get(url).status_code == 403
+        assert client.post(url, {"reason": "Scanned by mistake"}).status_code == 403
+    assert CheckIn.objects.get().undone_at is None
+    assert not EventLogEntry.objects.filter(action="check_in_undo").exists()
+
+
 def test_the_door_role_sees_the_door_in_the_menu_and_not_the_staff_pages(door_staff):
     page = client_for(door_staff).get(reverse("preorders:dashboard")).content.decode()
     assert reverse("tickets:door_events") in page
