@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 
 from members.models import Member
 from notifications.services import queue_email
@@ -96,3 +96,22 @@ class QueuedPasswordResetForm(PasswordResetForm):
             context=context,
             member=context.get("user"),
         )
+
+
+class _RulesInFirstRound:
+    """Django checks a new password's rules only once both copies match, so a member who
+    mistyped the second copy learns the rules in a second round. Here the rules are checked on
+    the first copy, with every other error."""
+
+    def clean(self):
+        self.validate_passwords("new_password1", "new_password2")
+        self.validate_password_for_user(self.user, "new_password1")
+        return forms.Form.clean(self)
+
+
+class FirstRoundSetPasswordForm(_RulesInFirstRound, SetPasswordForm):
+    pass
+
+
+class FirstRoundPasswordChangeForm(_RulesInFirstRound, PasswordChangeForm):
+    pass
