@@ -1,6 +1,11 @@
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 
 from members.models import Member
 from notifications.services import queue_email
@@ -115,3 +120,14 @@ class FirstRoundSetPasswordForm(_RulesInFirstRound, SetPasswordForm):
 
 class FirstRoundPasswordChangeForm(_RulesInFirstRound, PasswordChangeForm):
     pass
+
+
+class SignInForm(AuthenticationForm):
+    # Django's own message says both fields "may be case-sensitive"; the email is not.
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": (
+            "That email and password do not match an account. Please check them and try "
+            "again, or reset your password."
+        ),
+    }
