@@ -134,6 +134,12 @@ class Event(models.Model):
     def member_price_pence(self) -> int:
         return member_price_pence(self.public_price_pence, self.discount)
 
+    @property
+    def public_sale_started(self) -> bool:
+        """Whether the public sale has begun (a member told about it afterwards reads "went on
+        sale", not "go on sale")."""
+        return self.public_sale_at is not None and self.public_sale_at <= timezone.now()
+
     def clean(self) -> None:
         if self.discount_percent is not None and self.discount_fixed_pence is not None:
             raise ValidationError("Give either a percentage or a fixed discount, not both.")

@@ -6,7 +6,6 @@ import json
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,12 +16,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from members import account, leaving
 from members.account_forms import DetailsForm, LeaveForm
 from members.data_export import export_member_data
+from members.forms import FirstRoundPasswordChangeForm
 from payments import gateway
 from payments.cards import member_cards
 
 
-def _password_form(member, data=None) -> PasswordChangeForm:
-    form = PasswordChangeForm(member, data)
+def _password_form(member, data=None) -> FirstRoundPasswordChangeForm:
+    form = FirstRoundPasswordChangeForm(member, data)
     # Django focuses this field; on a long page that would scroll a phone past everything else.
     form.fields["old_password"].widget.attrs.pop("autofocus", None)
     return form

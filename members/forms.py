@@ -1,6 +1,11 @@
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 
 from members.models import Member
 from notifications.services import queue_email
@@ -96,3 +101,33 @@ class QueuedPasswordResetForm(PasswordResetForm):
             context=context,
             member=context.get("user"),
         )
+
+
+class _RulesInFirstRound:
+    """Django checks a new password's rules only once both copies match, so a member who
+    mistyped the second copy learns the rules in a second round. Here the rules are checked on
+    the first copy, with every other error."""
+
+    def clean(self):
+        self.validate_passwords("new_password1", "new_password2")
+        self.validate_password_for_user(self.user, "new_password1")
+        return forms.Form.clean(self)
+
+
+class FirstRoundSetPasswordForm(_RulesInFirstRound, SetPasswordForm):
+    pass
+
+
+class FirstRoundPasswordChangeForm(_RulesInFirstRound, PasswordChangeForm):
+    pass
+
+
+class SignInForm(AuthenticationForm):
+    # Django's own message says both fields "may be case-sensitive"; the email is not.
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": (
+            "That email and password do not match an account. Please check them and try "
+            "again, or reset your password."
+        ),
+    }

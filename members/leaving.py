@@ -3,13 +3,14 @@ deleted, personal data is erased or pseudonymised, and the records the club must
 refunds, tickets issued) stay under a pseudonym. What is kept and why: docs/member-data.md."""
 
 from django.db import transaction
-from django.db.models import Value
-from django.db.models.functions import Replace
+from django.db.models import Q, Value
+from django.db.models.functions import Lower, Replace
 from django.utils import timezone
 
 from members.models import Invitation, Member
 from notifications.models import OutboundEmail, OutboundEmailAttachment, OutboxMessage
 from payments import gateway
+from payments.models import StripeEvent
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition
 from preorders.states import Status
@@ -73,6 +74,17 @@ def leave_club(member: Member) -> None:
                 note="Member left the club",
                 now=now,
             )
+        # A waitlisted pre-order could still be promoted to a freed place and charged: it
+        # leaves the line, and the place goes to the next member in it.
+        for preorder in PreOrder.objects.filter(member=locked, status=Status.WAITLISTED):
+            transition(
+                preorder.pk,
+                Status.NOT_ALLOCATED,
+                source=PreOrderLogEntry.Source.MEMBER,
+                actor=locked,
+                note="Member left the club",
+                now=now,
+            )
         if locked.stripe_customer_id:
             try:
                 gateway.delete_customer(locked.stripe_customer_id)
@@ -85,28 +97,58 @@ def leave_club(member: Member) -> None:
 
 
 def _pseudonymise(member: Member, now) -> None:
-    old_email = member.email
     alias = pseudonym_email(member.pk)
-    Invitation.objects.filter(accepted_by=member).update(email=alias)
-    emails = OutboundEmail.objects.filter(member=member) | OutboundEmail.objects.filter(
-        to_email__iexact=old_email
-    )
-    email_ids = list(emails.values_list("pk", flat=True))
+    emails = OutboundEmail.objects.filter(member=member)
+    # Every address the member had: an earlier one (before an email change), one staff
+    # corrected a ticket to, one a change was confirmed from.
+    addresses = {member.email.lower()} | {
+        address.lower() for address in emails.values_list("to_email", flat=True)
+    }
+    to_any = Q()
+    for address in addresses:
+        to_any |= Q(to_email__iexact=address)
+    email_ids = list((emails | OutboundEmail.objects.filter(to_any)).values_list("pk", flat=True))
     # Attachments hold the member's name (calendar entry); the rows stay as proof of what was
     # sent and when, without their content.
     OutboundEmailAttachment.objects.filter(email_id__in=email_ids).delete()
     OutboundEmail.objects.filter(pk__in=email_ids).update(
         to_email=alias, body_text=ERASED_BODY, body_html="", error=""
     )
-    OutboxMessage.objects.filter(to__icontains=old_email).delete()
-    PreOrderLogEntry.objects.filter(preorder__member=member, note__icontains=old_email).update(
-        note=Replace("note", Value(old_email), Value(alias))
+    OutboxMessage.objects.annotate(to_lower=Lower("to")).filter(to_lower__in=addresses).delete()
+    invitations = Invitation.objects.annotate(email_lower=Lower("email")).filter(
+        Q(accepted_by=member) | Q(email_lower__in=addresses)
     )
+    # An unused invitation to their address must not let them back in under the pseudonym.
+    invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True).update(revoked_at=now)
+    invitations.update(email=alias)
+    for address in addresses:
+        PreOrderLogEntry.objects.filter(preorder__member=member, note__icontains=address).update(
+            note=Replace("note", Value(address), Value(alias))
+        )
+    for event in StripeEvent.objects.filter(preorder__member=member):
+        event.payload = _without_cardholder(event.payload)
+        event.save(update_fields=["payload"])
     member.email = alias
     member.full_name = f"Former member {member.pk}"
     member.set_unusable_password()
     member.is_active = False
     member.stripe_customer_id = None
     member.session_epoch += 1
+    member.last_login = None
     member.left_at = now
     member.save()
+
+
+# Where Stripe's objects carry the cardholder (a charge's billing details, a receipt address).
+_CARDHOLDER_KEYS = frozenset({"billing_details", "shipping", "receipt_email"})
+
+
+def _without_cardholder(value):
+    if isinstance(value, dict):
+        return {
+            key: None if key in _CARDHOLDER_KEYS else _without_cardholder(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_cardholder(item) for item in value]
+    return value

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from members import account_views, staff_views, views
-from members.forms import QueuedPasswordResetForm
+from members.forms import FirstRoundSetPasswordForm, QueuedPasswordResetForm
 
 app_name = "members"
 urlpatterns = [
@@ -33,6 +33,7 @@ urlpatterns = [
         "password-reset/<uidb64>/<token>/",
         auth_views.PasswordResetConfirmView.as_view(
             template_name="members/password_reset_confirm.html",
+            form_class=FirstRoundSetPasswordForm,
             success_url=reverse_lazy("members:password_reset_complete"),
         ),
         name="password_reset_confirm",

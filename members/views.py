@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from members import services, throttling
-from members.forms import AcceptInvitationForm, InviteForm
+from members.forms import AcceptInvitationForm, InviteForm, SignInForm
 from members.permissions import manager_required
 from members.roles import home_for
 from members.staff_views import invitation_list
@@ -33,6 +33,8 @@ def _throttled(request, template: str, context: dict, refusal) -> HttpResponse:
 class ThrottledLoginView(auth_views.LoginView):
     """Django's LoginView, refusing (429, without checking the password) once an email or an IP
     has failed LOGIN_THROTTLE_ATTEMPTS times in the current window."""
+
+    authentication_form = SignInForm
 
     def post(self, request, *args, **kwargs):
         email = request.POST.get("username", "")

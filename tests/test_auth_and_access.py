@@ -54,7 +54,12 @@ def test_a_wrong_password_is_refused(client, member):
     response = log_in(client, "alice@example.com", "not-my-password")
 
     assert response.status_code == 200
-    assert response.context["form"].non_field_errors()
+    assert response.context["form"].non_field_errors() == [
+        "That email and password do not match an account. Please check them and try again, "
+        "or reset your password."
+    ]
+    # Django's own words say the email "may be case-sensitive"; here it is not.
+    assert "case-sensitive" not in response.content.decode()
     assert signed_in_id(client) is None
 
 

@@ -121,8 +121,10 @@ def test_a_card_declined_at_setup_shows_a_clear_error_and_saves_nothing(
     fill_card(page, DECLINED_AT_SETUP)
     page.get_by_role("button", name="Pre-order – no charge now").click()
     error = page.get_by_role("alert")
-    error.filter(has_text="declined").wait_for()
-    assert "Your card was declined. Please try another card." in error.inner_text()
+    error.filter(has_text="did not accept").wait_for()
+    assert (
+        error.inner_text().strip() == "Your bank did not accept this card. Please try another card."
+    )
     screenshot(page, "journey-declined-card")
     assert page.get_by_role("button", name="Pre-order – no charge now").is_enabled()
     assert not PreOrder.objects.exists()

@@ -14,6 +14,9 @@ _ID_PATTERN = {
 }
 
 
+CARD_REFUSED = "Your bank did not accept this card. Please try another card."
+
+
 class GatewayError(Exception):
     """Stripe could not be reached or refused the request. `user_message` is safe to show."""
 
@@ -57,9 +60,8 @@ def looks_like(kind: str, value: object) -> bool:
 
 def translate_error(error: stripe.StripeError) -> GatewayError:
     if isinstance(error, stripe.CardError):
-        return CardDeclined(
-            error.user_message or "Your card was declined.", code=getattr(error, "code", None)
-        )
+        # Stripe's own message is not shown to members; staff and logs keep the code.
+        return CardDeclined(CARD_REFUSED, code=getattr(error, "code", None))
     if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
         return GatewayError("We could not find that card confirmation.", code="not_found")
     return GatewayError(

@@ -28,8 +28,13 @@
       if (result.error) {
         button.disabled = false;
         button.textContent = buttonText;
-        var message = result.error.message || "Your card could not be saved.";
-        if (result.error.code === "card_declined") { message += " Please try another card."; }
+        // A bank's refusal is told in our words (as on the server: payments/gateway/client.py);
+        // Stripe's own message is kept for what the member typed into its card field.
+        // (localstripe types a decline "invalid_request_error"; its code says card_declined.)
+        var refused = result.error.type === "card_error" || result.error.code === "card_declined";
+        var message = refused
+          ? "Your bank did not accept this card. Please try another card."
+          : (result.error.message || "Your card could not be saved.");
         showError(message);
         return;
       }

@@ -10,11 +10,11 @@ import requests
 from django.test import Client
 from django.urls import reverse
 
-from members.leaving import ERASED_BODY, pseudonym_email
+from members.leaving import ERASED_BODY, leave_club, pseudonym_email
 from members.models import Invitation, Member
-from notifications.models import OutboundEmail, OutboundEmailAttachment
+from notifications.models import OutboundEmail, OutboundEmailAttachment, OutboxMessage
 from payments import gateway
-from payments.models import ChargeAttempt
+from payments.models import ChargeAttempt, StripeEvent
 from payments.settlement import settle
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import place_preorder
@@ -136,6 +136,7 @@ def test_leaving_cancels_deletes_erases_and_keeps_what_the_club_must(
         False,
     )
     assert not gone.has_usable_password() and gone.stripe_customer_id is None
+    assert gone.last_login is None
     assert gone.left_at is not None
     assert PreOrder.objects.get(pk=pending.pk).status == Status.CANCELLED
     assert not OutboundEmail.objects.filter(preorder=pending, template="preorder_cancelled")
@@ -164,7 +165,9 @@ def test_leaving_cancels_deletes_erases_and_keeps_what_the_club_must(
     assert not Client().login(username=alias, password=PASSWORD)
 
 
-@pytest.mark.parametrize("status", [Status.APPROVED, Status.CHARGING, Status.PAID])
+@pytest.mark.parametrize(
+    "status", [Status.APPROVED, Status.CHARGING, Status.AWAITING_AUTHENTICATION, Status.PAID]
+)
 def test_leaving_is_refused_while_a_preorder_is_approved_or_charging(
     stripe_server, member, make_event, status
 ):
@@ -193,3 +196,64 @@ def test_leaving_changes_nothing_when_stripe_cannot_delete_the_customer(
     member.refresh_from_db()
     assert (member.email, member.left_at) == ("alice@example.com", None)
     assert PreOrder.objects.get(pk=preorder.pk).status == Status.PENDING
+
+
+def test_leaving_takes_a_waitlisted_preorder_out_of_the_line(stripe_server, member, make_event):
+    card = save_card(stripe_server, member)
+    preorder = place_preorder(member, make_event().pk, payment_method_id=card)
+    PreOrder.objects.filter(pk=preorder.pk).update(status=Status.WAITLISTED, waitlist_position=1)
+    leave_club(member)
+    left = PreOrder.objects.get(pk=preorder.pk)
+    # Not promoted to a freed place later, charged to a deleted Customer and emailed nowhere.
+    assert left.status == Status.NOT_ALLOCATED
+    assert left.log_entries.filter(note="Member left the club").exists()
+
+
+def test_leaving_erases_every_address_the_member_had_and_the_cardholder_at_stripe(
+    member, make_event, staff
+):
+    old, alias = "alice.old@example.com", pseudonym_email(member.pk)
+    event = make_event()
+    preorder = PreOrder.objects.create(
+        member=member, event=event, cycle=event.cycle, status=Status.FAILED,
+        amount_pence=2250, stripe_customer_id="cus_x", payment_method_id="pm_x",
+    )  # fmt: skip
+    # Sent before an email change, to the address the member had then.
+    OutboundEmail.objects.create(
+        to_email=old, template="preorder_placed", subject="Placed", body_text="Hi Alice",
+        member=member,
+    )  # fmt: skip
+    OutboxMessage.objects.create(to=old, subject="Placed", body_text="Hi Alice")
+    OutboxMessage.objects.create(to="Alice@Example.com", subject="Placed", body_text="Hi Alice")
+    # Someone else's address that merely contains the member's: untouched.
+    OutboxMessage.objects.create(to="malice@example.com", subject="Theirs", body_text="Hi Mal")
+    PreOrderLogEntry.objects.create(
+        preorder=preorder, source="staff", action="ticket_resent", note=f"Resent to {old}"
+    )
+    now = member.date_joined
+    Invitation.objects.create(
+        email=old, token_hash="a" * 64, invited_by=staff, created_at=now,
+        expires_at=now + dt.timedelta(days=1), revoked_at=now,
+    )  # fmt: skip
+    reinvite = Invitation.objects.create(
+        email="alice@example.com", token_hash="b" * 64, invited_by=staff, created_at=now,
+        expires_at=now + dt.timedelta(days=400),
+    )  # fmt: skip
+    refunded = StripeEvent.objects.create(
+        stripe_id="evt_refund", type="charge.refunded", preorder=preorder,
+        payload={"data": {"object": {"id": "ch_1", "amount": 2250, "billing_details": {
+            "name": "Alice Archer", "email": "alice@example.com"}, "receipt_email": old}}},
+    )  # fmt: skip
+
+    leave_club(member)
+
+    assert not OutboundEmail.objects.exclude(to_email=alias).filter(member=member).exists()
+    assert set(OutboxMessage.objects.values_list("to", flat=True)) == {"malice@example.com"}
+    assert preorder.log_entries.get(action="ticket_resent").note == f"Resent to {alias}"
+    assert set(Invitation.objects.values_list("email", flat=True)) == {alias}
+    reinvite.refresh_from_db()
+    assert reinvite.revoked_at is not None
+    refunded.refresh_from_db()
+    charge = refunded.payload["data"]["object"]
+    assert (charge["billing_details"], charge["receipt_email"]) == (None, None)
+    assert (charge["id"], charge["amount"]) == ("ch_1", 2250)

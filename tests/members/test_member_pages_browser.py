@@ -144,7 +144,7 @@ def test_the_member_pages_in_their_other_states(
     make_event(
         title="Jazz in the Cellar",
         public_sale_url="https://tickets.example.com/jazz",
-        public_sale_at=dt.datetime(2026, 12, 11, 10, tzinfo=dt.UTC),
+        public_sale_at=dt.datetime(2026, 12, 9, 10, tzinfo=dt.UTC),
     )
     make_event(title="Comedy Late")
     log_in(page, url, member.email, PASSWORD)
@@ -177,5 +177,8 @@ def test_the_member_pages_in_their_other_states(
     page.goto(f"{url}/pre-orders/{preorder.pk}/")
     message = page.get_by_test_id("status-message").inner_text()
     assert "Your bank wanted you to confirm the payment yourself" in message
-    assert "10AM Friday 11 December" in message and "authentication_required" not in message
+    assert (
+        "go on public sale at 10AM Wednesday 9 December" in message
+        and "authentication_required" not in message
+    )
     _look(page, "failed-public-sale")

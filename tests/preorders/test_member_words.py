@@ -208,3 +208,25 @@ def test_the_not_allocated_email_points_to_the_public_sale(member, make_event):
     bare = make_event(title="Comedy")
     _, text, _ = render_email("not_allocated", {"member": member, "event": bare})
     assert "Tickets may still be available when they go on public sale." in text
+
+
+def test_a_public_sale_already_under_way_is_told_in_the_past_tense(member, make_event):
+    sale_at = dt.datetime(2026, 12, 9, 10, tzinfo=dt.UTC)
+    event = make_event(
+        title="Jazz night",
+        public_sale_url="https://tickets.example.com/jazz",
+        public_sale_at=sale_at,
+    )
+    preorder = _preorder(member, event, Status.NOT_ALLOCATED)
+    context = {"member": member, "event": event, "preorder": preorder}
+    with time_machine.travel(sale_at - dt.timedelta(minutes=1), tick=False):
+        _, text, html = render_email("not_allocated", context)
+        assert "go on public sale at 10AM Wednesday 9 December" in text
+        assert "Jazz night go on public sale at" in html
+    # The waitlist's cut-off is the public sale: its "not allocated" email goes out then.
+    with time_machine.travel(sale_at, tick=False):
+        _, text, html = render_email("not_allocated", context)
+        page = _client(member).get(reverse("preorders:detail", args=[preorder.pk]))
+        for part in (text, html, page.content.decode()):
+            assert "went on public sale at" in part
+            assert "go on public sale" not in part
