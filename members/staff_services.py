@@ -76,8 +76,8 @@ def _role_name(role: Role | None) -> str:
 
 def deactivate(member_id: int, *, actor: Member) -> list[int]:
     """The member can no longer sign in (their sessions end) or pre-order. A pending
-    pre-order is cancelled and they are emailed; approved, charging and paid ones stand.
-    Returns the ids of the cancelled pre-orders."""
+    pre-order is cancelled and a waitlisted one leaves the line, and they are emailed; approved,
+    charging and paid ones stand. Returns the ids of the pre-orders ended."""
     from notifications.services import queue_email
     from preorders.models import PreOrderLogEntry
     from preorders.services import transition
@@ -111,13 +111,31 @@ def deactivate(member_id: int, *, actor: Member) -> list[int]:
                 preorder=preorder,
             )
             cancelled.append(preorder.pk)
+        # A waitlisted pre-order could still be promoted to a freed place and charged: it
+        # leaves the line (as the waitlist's close would) and the place goes to the next.
+        for preorder in member.preorders.filter(status=Status.WAITLISTED).order_by("pk"):
+            preorder, _ = transition(
+                preorder.pk,
+                Status.NOT_ALLOCATED,
+                source=PreOrderLogEntry.Source.STAFF,
+                actor=actor,
+                note="Member deactivated by the club: removed from the waitlist",
+            )
+            queue_email(
+                to_email=member.email,
+                template="not_allocated",
+                context={"preorder": preorder, "member": member, "event": preorder.event},
+                member=member,
+                preorder=preorder,
+            )
+            cancelled.append(preorder.pk)
         MemberLogEntry.objects.create(
             member=member,
             actor=actor,
             action="deactivated",
             detail=(
-                f"Pending pre-order{'s' if len(cancelled) != 1 else ''} "
-                f"{', '.join(f'#{pk}' for pk in cancelled)} cancelled"
+                f"Undecided pre-order{'s' if len(cancelled) != 1 else ''} "
+                f"{', '.join(f'#{pk}' for pk in cancelled)} ended"
                 if cancelled
                 else ""
             ),

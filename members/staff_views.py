@@ -90,7 +90,8 @@ def member_deactivate(request: HttpRequest, member_id: int) -> HttpResponse:
     def deactivate() -> str:
         cancelled = staff_services.deactivate(member_id, actor=request.user)
         note = (
-            " Their pending pre-order was cancelled and they have been emailed."
+            " Their undecided pre-orders were ended (a pending one cancelled, a waitlisted"
+            " one taken off the waitlist) and they have been emailed."
             if cancelled
             else ""
         )

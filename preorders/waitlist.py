@@ -118,7 +118,7 @@ def promote(event_id: int, *, actor=None, now: dt.datetime | None = None) -> lis
             return []
         chosen = list(
             PreOrder.objects.select_for_update()
-            .filter(event_id=event_id, status=Status.WAITLISTED)
+            .filter(event_id=event_id, status=Status.WAITLISTED, member__is_active=True)
             .order_by("waitlist_position", "id")[:left]
         )
         transition_many(

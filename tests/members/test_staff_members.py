@@ -94,7 +94,7 @@ def test_deactivating_cancels_only_a_pending_preorder_and_emails_the_member(
         )
         post(client, "members:member_deactivate", approved_member.pk, {"confirm": "deactivate"})
 
-    assert "pending pre-order was cancelled" in first
+    assert "a pending one cancelled" in first
     assert PreOrder.objects.get(pk=pending.pk).status == Status.CANCELLED
     assert PreOrder.objects.get(pk=approved.pk).status == Status.APPROVED
     email = OutboundEmail.objects.get(template="preorder_cancelled_by_club")

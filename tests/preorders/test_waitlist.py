@@ -228,3 +228,22 @@ def test_a_refund_frees_no_place_when_nobody_waits_or_the_waitlist_has_closed(
         refund_preorder(preorders[0].pk, actor=staff, reason="Cannot come")
     assert not EventLogEntry.objects.filter(action="pool_replace").exists()
     assert pool_summary(event.pk).left == 1  # the declined place, now the public sale's
+
+
+def test_a_deactivated_member_leaves_the_line_and_the_place_goes_to_the_next(week, staff):
+    """A deactivated member must never be charged for a freed place: their waitlisted pre-order
+    becomes "not allocated" (with its email), and promotion skips any inactive member."""
+    from members import staff_services
+
+    event, preorders = week
+    run_execution.run_charges(event.cycle_id, trigger="test", early=True)
+    first, last = preorders[5], preorders[6]
+
+    ended = staff_services.deactivate(first.member_id, actor=staff)
+
+    assert ended == [first.pk]
+    assert _statuses([first]) == [Status.NOT_ALLOCATED] and _emails(first) == 1
+    # Even one left in line by another path (deactivated without the service) is skipped.
+    PreOrder.objects.filter(pk=first.pk).update(status=Status.WAITLISTED)
+    assert refill.refill_due() == {"promoted": 1, "not_allocated": 0}
+    assert _statuses([first, last]) == [Status.WAITLISTED, Status.TICKET_SENT]
