@@ -1,12 +1,12 @@
 """Everything the club holds about a member, as one JSON document (UK GDPR right of access):
-profile, saved cards (from Stripe), pre-orders with their history, payments and tickets, and the
-emails sent to them."""
+profile, account history, saved cards (from Stripe), pre-orders with their history, payments,
+refunds and tickets (with their check-in at the door), and the emails sent to them."""
 
 import datetime as dt
 
 from django.utils import timezone
 
-from members.models import Invitation, Member
+from members.models import Invitation, Member, MemberLogEntry
 from notifications.models import OutboundEmail
 from payments import gateway
 from payments.cards import member_cards
@@ -24,6 +24,14 @@ def export_member_data(member: Member) -> dict:
         "format_version": FORMAT_VERSION,
         "exported_at": _when(timezone.now()),
         "profile": _profile(member),
+        "account_history": [
+            {
+                "at": _when(entry.created_at),
+                "what": entry.get_action_display(),
+                "detail": entry.detail,
+            }
+            for entry in MemberLogEntry.objects.filter(member=member).order_by("created_at", "id")
+        ],
         "saved_cards": _cards(member),
         "preorders": [_preorder(p) for p in _preorders(member)],
         "emails": [_email(e) for e in OutboundEmail.objects.filter(member=member).order_by("id")],
@@ -38,6 +46,7 @@ def _profile(member: Member) -> dict:
         "joined_at": _when(member.date_joined),
         "last_sign_in_at": _when(member.last_login),
         "invited_at": _when(invitation.created_at) if invitation else None,
+        "invited_as": invitation.email if invitation else None,
         "has_payment_account": bool(member.stripe_customer_id),
     }
 
@@ -62,7 +71,7 @@ def _preorders(member: Member):
     return (
         PreOrder.objects.filter(member=member)
         .select_related("event", "cycle", "ticket")
-        .prefetch_related("log_entries", "charge_attempts")
+        .prefetch_related("log_entries", "charge_attempts", "refunds", "ticket__check_ins")
         .order_by("created_at", "id")
     )
 
@@ -93,9 +102,26 @@ def _preorder(preorder: PreOrder) -> dict:
             }
             for attempt in preorder.charge_attempts.all()
         ],
-        "ticket": (
-            {"code": ticket.code, "issued_at": _when(ticket.assigned_at)} if ticket else None
-        ),
+        "refunds": [
+            {
+                "amount_pence": refund.amount_pence,
+                "status": refund.get_status_display(),
+                "reason": refund.reason,
+                "requested_at": _when(refund.created_at),
+                "finished_at": _when(refund.finished_at),
+            }
+            for refund in preorder.refunds.all()
+        ],
+        "ticket": _ticket(ticket) if ticket else None,
+    }
+
+
+def _ticket(ticket) -> dict:
+    live = [check_in for check_in in ticket.check_ins.all() if check_in.undone_at is None]
+    return {
+        "code": ticket.code,
+        "issued_at": _when(ticket.assigned_at),
+        "checked_in_at": _when(live[0].checked_in_at) if live else None,
     }
 
 

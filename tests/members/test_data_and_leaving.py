@@ -90,6 +90,28 @@ def test_the_data_download_holds_everything_about_the_member_and_nothing_else(
     assert {e["kind"] for e in data["emails"]} >= {"ticket", "preorder_placed"}
     assert all(e["to"] == "alice@example.com" for e in data["emails"])
     assert failed_member.email not in response.content.decode()
+    assert data["profile"]["invited_as"] is None  # this member was made, not invited
+    assert data["account_history"] == [] and by_id[paid.pk]["refunds"] == []
+    assert by_id[paid.pk]["ticket"]["checked_in_at"] is None
+
+    # A refund, a check-in at the door and a manager's action are the member's data too.
+    from members.models import MemberLogEntry
+    from payments.models import Refund
+    from tickets.models import CheckIn
+
+    CheckIn.objects.create(ticket=paid.ticket, checked_in_by=staff)
+    Refund.objects.create(
+        preorder=paid, idempotency_key="k-1", payment_intent_id="pi_x", amount_pence=2250,
+        reason="Show cancelled", source=Refund.Source.STAFF, requested_by=staff,
+    )  # fmt: skip
+    MemberLogEntry.objects.create(member=member, actor=staff, action="reactivated")
+    again = json.loads(_client(member).get(reverse("members:data_export")).content)
+    again_by_id = {p["id"]: p for p in again["preorders"]}
+    (refund,) = again_by_id[paid.pk]["refunds"]
+    assert (refund["amount_pence"], refund["reason"]) == (2250, "Show cancelled")
+    assert refund["status"] == "Sent to Stripe"
+    assert again_by_id[paid.pk]["ticket"]["checked_in_at"] is not None
+    assert [entry["what"] for entry in again["account_history"]] == ["Reactivated"]
 
     failed = _client(failed_member).get(reverse("members:data_export")).content.decode()
     assert "insufficient_funds" not in failed and "Raw Stripe words" not in failed
