@@ -2,6 +2,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from events import staff_views as event_views
+from preorders import staff_preorder_views as preorder_views
 from preorders import staff_views as views
 
 app_name = "staff"
@@ -17,12 +18,16 @@ urlpatterns = [
     path("staff/events/<row_id:event_id>/decide/", views.decide, name="decide"),
     path("staff/events/<row_id:event_id>/auto-fulfil/", views.auto_fulfil, name="auto_fulfil"),
     path("staff/events/<row_id:event_id>/pre-orders.csv", views.export_csv, name="export_csv"),
-    path("staff/pre-orders/<row_id:preorder_id>/", views.preorder_detail, name="preorder"),
-    path("staff/pre-orders/<row_id:preorder_id>/decide/", views.decide_one, name="decide_one"),
+    path("staff/pre-orders/<row_id:preorder_id>/", preorder_views.preorder_detail, name="preorder"),
+    path(
+        "staff/pre-orders/<row_id:preorder_id>/decide/",
+        preorder_views.decide_one,
+        name="decide_one",
+    ),
     path("staff/cycles/<row_id:cycle_id>/close-early/", views.close_early, name="close_early"),
     path(
         "staff/pre-orders/<row_id:preorder_id>/resend-ticket/",
-        views.resend_ticket,
+        preorder_views.resend_ticket,
         name="resend_ticket",
     ),
     path(
