@@ -78,7 +78,7 @@ def deactivate(member_id: int, *, actor: Member) -> list[int]:
     """The member can no longer sign in (their sessions end) or pre-order. A pending
     pre-order is cancelled and a waitlisted one leaves the line, and they are emailed; approved,
     charging and paid ones stand. Returns the ids of the pre-orders ended."""
-    from notifications.services import queue_email
+    from notifications.services import email_member_about
     from preorders.models import PreOrderLogEntry
     from preorders.services import transition
     from preorders.states import Status
@@ -103,13 +103,7 @@ def deactivate(member_id: int, *, actor: Member) -> list[int]:
                 actor=actor,
                 note="Member deactivated by the club",
             )
-            queue_email(
-                to_email=member.email,
-                template="preorder_cancelled_by_club",
-                context={"preorder": preorder, "member": member, "event": preorder.event},
-                member=member,
-                preorder=preorder,
-            )
+            email_member_about(preorder, "preorder_cancelled_by_club")
             cancelled.append(preorder.pk)
         # A waitlisted pre-order could still be promoted to a freed place and charged: it
         # leaves the line (as the waitlist's close would) and the place goes to the next.
@@ -121,13 +115,7 @@ def deactivate(member_id: int, *, actor: Member) -> list[int]:
                 actor=actor,
                 note="Member deactivated by the club: removed from the waitlist",
             )
-            queue_email(
-                to_email=member.email,
-                template="not_allocated",
-                context={"preorder": preorder, "member": member, "event": preorder.event},
-                member=member,
-                preorder=preorder,
-            )
+            email_member_about(preorder, "not_allocated")
             cancelled.append(preorder.pk)
         MemberLogEntry.objects.create(
             member=member,

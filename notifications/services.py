@@ -88,6 +88,30 @@ def queue_email(
     return email
 
 
+def email_member_about(
+    preorder,
+    template: str,
+    *,
+    to_email: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    hand_off: bool = True,
+    **context,
+) -> OutboundEmail:
+    """An email to a pre-order's member about it: the template gets the pre-order, its member
+    and its event (and `context`), and the row is filed under both, for the member's page, the
+    pre-order's page and the data download."""
+    member = preorder.member
+    return queue_email(
+        to_email=to_email or member.email,
+        template=template,
+        context={"preorder": preorder, "member": member, "event": preorder.event, **context},
+        member=member,
+        preorder=preorder,
+        attachments=attachments,
+        hand_off=hand_off,
+    )
+
+
 def dispatch(email_id: int) -> None:
     """Hand an email to the background worker; if the broker cannot take it, the periodic sweep
     (notifications.tasks.sweep_unsent_emails) picks the row up later."""

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from events import london
-from notifications.services import queue_email
+from notifications.services import email_member_about
 from payments import gateway, settlement
 from payments.models import ChargeAttempt
 from preorders.models import PreOrder
@@ -69,18 +69,7 @@ def await_authentication(
         note=f"Bank asked for authentication; deadline {london.when(attempt.authenticate_by)}",
         now=now,
     )  # fmt: skip
-    queue_email(
-        to_email=preorder.member.email,
-        template="authentication_needed",
-        context={
-            "preorder": preorder,
-            "member": preorder.member,
-            "event": preorder.event,
-            "deadline": attempt.authenticate_by,
-        },
-        member=preorder.member,
-        preorder=preorder,
-    )
+    email_member_about(preorder, "authentication_needed", deadline=attempt.authenticate_by)
 
 
 def awaiting_attempt(preorder: PreOrder) -> ChargeAttempt | None:
@@ -214,16 +203,5 @@ def _fail_after_deadline(attempt_id: int, now: dt.datetime) -> bool:
             note=f"Authentication deadline passed; {attempt.payment_intent_id} cancelled",
             now=now,
         )  # fmt: skip
-        queue_email(
-            to_email=preorder.member.email,
-            template="authentication_expired",
-            context={
-                "preorder": preorder,
-                "member": preorder.member,
-                "event": preorder.event,
-                "deadline": deadline,
-            },
-            member=preorder.member,
-            preorder=preorder,
-        )
+        email_member_about(preorder, "authentication_expired", deadline=deadline)
     return True

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from events.pricing import format_pence as _money
 from notifications.models import OutboundEmail
-from notifications.services import queue_email
+from notifications.services import email_member_about
 from payments import gateway
 from payments.installation import scoped_key
 from payments.models import ChargeAttempt, Refund
@@ -237,19 +237,7 @@ def complete_refund(
             [preorder], Status.REFUNDED, actor=actor, source=source,
             note=f"{note}. Reason: {refund.reason}", now=now,
         )  # fmt: skip
-        queue_email(
-            to_email=preorder.member.email,
-            template="preorder_refunded",
-            context={
-                "preorder": preorder,
-                "member": preorder.member,
-                "event": preorder.event,
-                "refund": refund,
-                "ticket": ticket,
-            },
-            member=preorder.member,
-            preorder=preorder,
-        )
+        email_member_about(preorder, "preorder_refunded", refund=refund, ticket=ticket)
     return True
 
 

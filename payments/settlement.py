@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.pricing import format_pence
-from notifications.services import queue_email
+from notifications.services import email_member_about, queue_email
 from payments import authentication, gateway
 from payments.models import ChargeAttempt
 from preorders.models import PreOrder, PreOrderLogEntry
@@ -146,13 +146,7 @@ def _apply_outcome(attempt: ChargeAttempt, outcome, *, source: str, now) -> bool
         [preorder], Status.FAILED, actor=None, source=source,
         note=preorder.failure_reason, now=now,
     )  # fmt: skip
-    queue_email(
-        to_email=preorder.member.email,
-        template="payment_failed",
-        context={"preorder": preorder, "member": preorder.member, "event": preorder.event},
-        member=preorder.member,
-        preorder=preorder,
-    )
+    email_member_about(preorder, "payment_failed")
     return False
 
 
@@ -202,13 +196,7 @@ def refund_late_success(attempt_id: int, payment_intent_id: str) -> None:
                 f"refunded ({refund_id})"
             ),
         )
-        queue_email(
-            to_email=preorder.member.email,
-            template="refunded",
-            context={"preorder": preorder, "member": preorder.member, "event": preorder.event},
-            member=preorder.member,
-            preorder=preorder,
-        )
+        email_member_about(preorder, "refunded")
         alert_staff(
             f"Pre-order #{preorder.pk} had failed, but payment {payment_intent_id} went through "
             f"later; it was refunded automatically ({refund_id}).",
@@ -246,14 +234,7 @@ def refund_unticketed(preorder_id: int) -> None:
             [locked], Status.REFUNDED, actor=None, source="system",
             note=f"No ticket left in the pool: refunded ({refund_id})", now=timezone.now(),
         )  # fmt: skip
-        context = {"preorder": preorder, "member": preorder.member, "event": preorder.event}
-        queue_email(
-            to_email=preorder.member.email,
-            template="refunded",
-            context=context,
-            member=preorder.member,
-            preorder=preorder,
-        )
+        email_member_about(preorder, "refunded")
         alert_staff(
             f"Pre-order #{preorder.pk} was paid but {preorder.event.title} had no ticket left; "
             f"the payment was refunded ({refund_id}). Check the event's pool.",

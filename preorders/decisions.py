@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from events import london
 from events.models import Event, EventLogEntry, PresaleCycle
-from notifications.services import queue_email
+from notifications.services import email_member_about
 from preorders.models import PreOrder
 from preorders.services import transition_many
 from preorders.states import Status
@@ -235,11 +235,5 @@ def lock_decisions(cycle_id: int) -> int:
             ).select_related("member", "event", "cycle")
         )
         for preorder in not_allocated:
-            queue_email(
-                to_email=preorder.member.email,
-                template="not_allocated",
-                context={"preorder": preorder, "member": preorder.member, "event": preorder.event},
-                member=preorder.member,
-                preorder=preorder,
-            )
+            email_member_about(preorder, "not_allocated")
     return len(not_allocated)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from events import london
 from events.models import Event
 from events.pricing import format_pence
-from notifications.services import queue_email
+from notifications.services import email_member_about
 from payments.cards import verify_saved_card
 from payments.services import CardSetupError, VerifiedCard, verify_card_setup
 from preorders import selectors
@@ -287,15 +287,4 @@ def cancel_preorder(member: Member, preorder_id: object) -> PreOrder:
 
 
 def _email_member(preorder: PreOrder, template: str) -> None:
-    queue_email(
-        to_email=preorder.member.email,
-        template=template,
-        context={
-            "preorder": preorder,
-            "member": preorder.member,
-            "event": preorder.event,
-            "cycle": preorder.cycle,
-        },
-        member=preorder.member,
-        preorder=preorder,
-    )
+    email_member_about(preorder, template, cycle=preorder.cycle)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from events.models import Event, EventLogEntry, PresaleCycle
 from events.schedule import WeeklyTime
-from notifications.services import queue_email
+from notifications.services import email_member_about
 from preorders.models import PreOrder
 from preorders.services import transition_many
 from preorders.states import Status
@@ -196,13 +196,7 @@ def close_due(now: dt.datetime | None = None) -> int:
                 note="The waitlist closed without a place", now=now,
             )  # fmt: skip
             for preorder in waiting:
-                queue_email(
-                    to_email=preorder.member.email,
-                    template="not_allocated",
-                    context={"preorder": preorder, "member": preorder.member, "event": event},
-                    member=preorder.member,
-                    preorder=preorder,
-                )
+                email_member_about(preorder, "not_allocated")
             closed += len(waiting)
     return closed
 

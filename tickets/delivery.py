@@ -12,7 +12,7 @@ from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
 from notifications.models import OutboundEmail
-from notifications.services import Attachment, queue_email
+from notifications.services import Attachment, email_member_about
 from preorders.models import PreOrder, PreOrderLogEntry
 from preorders.services import transition_many
 from preorders.states import Status
@@ -76,23 +76,17 @@ def calendar_entry(preorder: PreOrder, ticket: Ticket) -> bytes:
 def queue_ticket_email(
     preorder: PreOrder, ticket: Ticket, *, to_email: str | None = None, hand_off: bool = True
 ):
-    return queue_email(
-        to_email=to_email or preorder.member.email,
-        template=TICKET_TEMPLATE,
-        context={
-            "preorder": preorder,
-            "member": preorder.member,
-            "event": preorder.event,
-            "ticket": ticket,
-            "qr_content_id": QR_CONTENT_ID,
-        },
-        member=preorder.member,
-        preorder=preorder,
+    return email_member_about(
+        preorder,
+        TICKET_TEMPLATE,
+        to_email=to_email,
         hand_off=hand_off,
         attachments=[
             Attachment("ticket-qr.png", qr_png(ticket.code), "image/png", QR_CONTENT_ID),
             Attachment("event.ics", calendar_entry(preorder, ticket), "text/calendar"),
         ],
+        ticket=ticket,
+        qr_content_id=QR_CONTENT_ID,
     )
 
 
