@@ -161,6 +161,9 @@ def test_a_manager_gives_and_removes_a_staff_role(staff, member):
         "Reviewer → no staff role",
         "no staff role → Reviewer",
     ]
+    page = client.get(reverse("members:staff_member", args=[member.pk])).content.decode()
+    history = page.split('data-testid="account-log"', 1)[1].split("</ul>", 1)[0]
+    assert "Reviewer → no staff role" in history and f"by {staff.full_name}" in history
 
 
 @pytest.mark.django_db
