@@ -110,6 +110,26 @@ def test_no_model_admin_or_inline_grants_add_change_or_delete_to_a_superuser(sup
         assert not model_admin.get_actions(request), f"{model.__name__} offers bulk actions"
 
 
+def test_the_role_groups_are_read_only_in_the_admin_too(superuser, staff):
+    """Django's own Group admin would let a superuser give the Reviewer group the manager's
+    permission behind members/roles.py; roles are given on the member's staff page."""
+    from django.contrib.auth.models import Group
+
+    reviewer_group = Group.objects.get(name="Reviewer")
+    before = set(reviewer_group.permissions.values_list("pk", flat=True))
+    client = client_for(superuser)
+    assert client.get(reverse("admin:auth_group_changelist")).status_code == 200
+    change = reverse("admin:auth_group_change", args=[reviewer_group.pk])
+    every_permission = list(
+        Group.objects.get(name="Manager").permissions.values_list("pk", flat=True)
+    )
+    answer = client.post(change, {"name": "Reviewer", "permissions": every_permission})
+    assert answer.status_code == 403
+    assert set(reviewer_group.permissions.values_list("pk", flat=True)) == before
+    assert client.post(reverse("admin:auth_group_add"), {"name": "Sneaky"}).status_code == 403
+    assert not Group.objects.filter(name="Sneaky").exists()
+
+
 @pytest.mark.parametrize("who", ["staff", "superuser"])
 def test_an_admin_post_cannot_change_a_pre_orders_status_or_amount(who, request, preorder):
     user = request.getfixturevalue(who)
