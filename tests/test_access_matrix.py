@@ -6,7 +6,8 @@ are ones this file knows how to fill (`FILLERS`); one it cannot fill fails the t
 
 The classes of URL:
 - public (`PUBLIC`): sign-in, invitations, password reset, health checks, the Stripe webhook;
-- staff (every path under staff/): anonymous -> sign in, members -> 403, staff -> 200/302, or
+- staff (every path under staff/): anonymous -> sign in, members -> 403, staff -> 200/302 (a
+  redirect that ends at sign-in does not count), or
   405 on GET for a POST-only action, whose empty POST then gives 200/302/400; a reviewer is
   refused (403) the manager's pages (`MANAGER_ONLY`) and the door role everything but its own
   pages (`DOOR_PAGES`), which every role may open;
@@ -426,6 +427,19 @@ def to_login(login: str = LOGIN) -> Expectation:
     return check
 
 
+def opens() -> Expectation:
+    """A page this role may open: 200 (405 for a POST-only action), or a redirect (followed
+    above) that does not end at the sign-in page."""
+
+    def check(answer: Answer) -> bool:
+        if answer.status == 302:
+            return urlsplit(answer.location).path != LOGIN
+        return answer.status in (200, 405)
+
+    check.__doc__ = "200/405, or 302 anywhere but the sign-in page"
+    return check
+
+
 def nothing_changes(check: Expectation) -> Expectation:
     wrapped = lambda answer: check(answer) and not answer.changed  # noqa: E731
     wrapped.__doc__ = f"{check.__doc__}, changing nothing"
@@ -473,8 +487,7 @@ def expectations(route: Route, path: str, world: World) -> list[tuple[str, str, 
         ]
     if route.kind == "staff":
         return [("GET", "anonymous", to_login())] + [
-            ("GET", role, status(200, 302, 405) if staff_may(role, name) else status(403))
-            for role in SIGNED_IN
+            ("GET", role, opens() if staff_may(role, name) else status(403)) for role in SIGNED_IN
         ]
     # Member pages.
     checks = [("GET", "anonymous", to_login())]

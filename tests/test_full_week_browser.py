@@ -79,6 +79,10 @@ def test_a_whole_week_from_pre_order_to_ticket(
     staff_page.get_by_role("link", name="Your ticket: Jazz in the Cellar").click()
     assert code in staff_page.get_by_test_id("email-text").inner_text()
     assert "ticket-qr.png" in staff_page.content()
+    # The HTML preview's QR code really shows (it was a broken image: cid: in a browser).
+    qr = staff_page.frame_locator("iframe[name=email-preview]").locator("img").first
+    qr.wait_for()
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
     screenshot(staff_page, "week-4-outbox-ticket")
     phone.close()
     laptop.close()

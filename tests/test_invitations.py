@@ -278,6 +278,18 @@ def test_staff_page_invites_a_pasted_list(
     assert len(mailoutbox) == 4
 
 
+def test_inviting_one_person_says_person_not_people(
+    staff_client, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Issue 8 §6: staff read "Invited 1 people"."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(reverse(INVITE_URL), {"emails": "solo@example.com"})
+
+    assert "Invited 1 person." in response.text
+    assert "1 people" not in response.text
+    assert Invitation.objects.get().email == "solo@example.com"
+
+
 def test_staff_page_invites_from_a_csv_file(
     staff_client, mailoutbox, django_capture_on_commit_callbacks
 ):

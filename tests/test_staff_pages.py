@@ -809,6 +809,8 @@ def test_close_early_from_the_events_page(staff_client, open_cycle, staff):
     assert EventLogEntry.objects.filter(action="window_closed_early").count() == 1
     page = html(staff_client.get(reverse("staff:events")))
     assert "In review" in page
+    # In the week's log on the events page, as the README says.
+    assert f"{staff.full_name}</strong>: Pre-order window closed early at" in page
 
 
 # --- CSRF ----------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Issue 8's acceptance test: starting from the demo data, a manager runs three consecutive weeks
-entirely from the staff pages, in a real browser at laptop size. Each week the manager prepares
-the next week's events before it opens (week 1: the demo week's events copied; week 2: a new event
-created; week 3: week 2's copied), fills the pool, and on Monday, once members have pre-ordered,
-closes pre-orders, approves and starts the charge run. In week 2 a paid pre-order is refunded from
-the staff pre-order page. Each week ends with every pre-order ticketed (or refunded) and exactly
-one run summary email per manager. The clock moves with time-machine, which the live server's
-thread shares. Screenshots in test-artifacts/."""
+entirely from the staff pages, in a real browser at laptop size, each week's run on time so that
+no missed-run banner ever shows. Week 1 is the demo week itself (23 November): members pre-order,
+pre-orders close at midnight Sunday, the manager approves on Monday and starts the run at 7PM
+Tuesday. Meanwhile the next weeks are prepared ahead: week 2 by copying the demo week's events,
+week 3 with a new event created on the staff pages; each pool is filled there. Week 2 ends with a
+refund from the staff pre-order page; in week 3 the manager closes pre-orders early and starts
+the run at once, and one card is declined. After each run the manager reads the run summary in
+the outbox. The clock moves with time-machine, which the live server's thread shares.
+Screenshots in test-artifacts/."""
 
 import datetime as dt
 import re
@@ -20,13 +22,14 @@ from events.pricing import format_pence
 from members.models import Member
 from members.selectors import manager_emails
 from notifications.models import OutboundEmail
+from operations.models import MissedRunAlert
 from payments.models import Refund
 from preorders.models import PreOrder
 from preorders.services import place_preorder
 from preorders.states import Status
 from tests.browser import fill_card, log_in
 from tests.conftest import screenshot
-from tests.stripe_helpers import new_confirmed_setup_intent
+from tests.stripe_helpers import DECLINED_OFF_SESSION, SUCCEEDS, new_confirmed_setup_intent
 
 pytestmark = [pytest.mark.browser, pytest.mark.stripe, pytest.mark.django_db(transaction=True)]
 
@@ -72,35 +75,47 @@ def sign_in(page, url: str) -> None:
     log_in(page, url, STAFF_EMAIL, STAFF_PASSWORD, lands_on="/staff/events/")
 
 
-def pre_order_by_service(stripe_url: str, email: str, event: Event) -> PreOrder:
+def pre_order_by_service(
+    stripe_url: str, email: str, event: Event, *, card: str = SUCCEEDS
+) -> PreOrder:
     """What the member's phone does, without the browser: a new card, then the pre-order."""
     member = Member.objects.get(email=email)
-    return place_preorder(member, event.pk, new_confirmed_setup_intent(stripe_url, member))
+    return place_preorder(member, event.pk, new_confirmed_setup_intent(stripe_url, member, card))
 
 
-def run_the_week(page, url: str, week: str, title: str, preorders: list[PreOrder]) -> None:
-    """Close pre-orders, approve everyone for `title`, start the charge run; the report shows
-    every card paid."""
-    count = len(preorders)
-    section = week_section(page, url, week)
-    page.once("dialog", lambda dialog: dialog.accept())
-    section.get_by_role("button", name="Close pre-orders now").click()
-    assert page.get_by_text("Pre-orders are closed").is_visible()
-
+def approve_all(page, url: str, week: str, title: str, count: int) -> None:
+    """Review: select every pre-order of `title` and approve them, through the confirmation."""
     week_section(page, url, week).get_by_role("link", name=title, exact=True).click()
     page.get_by_label(f"Select all {count} matching the filter").check()
     page.get_by_role("button", name="Approve selected…").click()
     page.get_by_role("button", name=f"Yes, approve {count}").click()
     assert page.get_by_text(f"Approved {count}.").is_visible()
 
+
+def start_run(page, url: str, week: str, preorders: list[PreOrder], *, paid: int) -> None:
+    """The charge-run page: the preview matches the approved pre-orders; the report after the
+    run shows `paid` cards paid."""
+    count = len(preorders)
     week_section(page, url, week).get_by_role("link", name="Charge run").click()
     total = format_pence(sum(preorder.amount_pence for preorder in preorders))
     assert page.get_by_test_id("preview-count").inner_text() == str(count)
     assert page.get_by_test_id("preview-total").inner_text() == total
     page.get_by_label(re.compile(f"Charge {count} card")).check()
     page.get_by_role("button", name="Start the charge run").click()
-    assert page.get_by_test_id("report-paid").inner_text() == str(count)
-    assert page.get_by_test_id("report-taken").inner_text() == total
+    assert page.get_by_test_id("report-paid").inner_text() == str(paid)
+    assert page.get_by_test_id("report-attempted").inner_text() == str(count)
+
+
+def read_summary(page, url: str, subject: str) -> str:
+    """The manager opens the run summary from the outbox (the demo's email) and reads it."""
+    page.goto(f"{url}/staff/outbox/")
+    page.get_by_role("link", name=subject).first.click()
+    return page.get_by_test_id("email-text").inner_text()
+
+
+def assert_no_missed_run_banner(page) -> None:
+    assert page.get_by_test_id("missed-run-banner").count() == 0
+    assert not MissedRunAlert.objects.exists()
 
 
 def assert_week_settled(week_start: str, expected: dict[str, str]) -> None:
@@ -122,7 +137,7 @@ def test_a_manager_runs_three_weeks_from_the_staff_pages(
     live_server, stripe_server, browser, outbox_mail
 ):
     with time_machine.travel(london(2026, 11, 25, 12, 0), tick=True) as clock:
-        seed_demo()  # ./bin/demo's data: this week (of 23 November) with three events
+        seed_demo()  # ./bin/demo's data: this week (of 23 November), three events, two codes each
         assert manager_emails() == [STAFF_EMAIL]
         url = live_server.url
         laptop = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -131,7 +146,19 @@ def test_a_manager_runs_three_weeks_from_the_staff_pages(
             context.set_default_timeout(20_000)
         manager, member_page = laptop.new_page(), phone.new_page()
 
-        # --- Week 1 (30 November): the demo week's events copied ahead, one pool filled -------
+        # --- Wednesday of week 1: members pre-order; week 2 prepared by copying week 1 -------
+        log_in(member_page, url, ALICE, MEMBER_PASSWORD)
+        member_page.get_by_role("link", name="Pre-order Jazz in the Cellar").click()
+        fill_card(member_page)
+        member_page.get_by_role("button", name="Pre-order – no charge now").click()
+        member_page.wait_for_url(re.compile(r"/pre-orders/\d+/$"))
+        screenshot(member_page, "three-weeks-1-alice-pre-ordered")
+        demo_jazz = Event.objects.get(cycle__week_start="2026-11-23", title="Jazz in the Cellar")
+        week_one = [
+            PreOrder.objects.get(member__email=ALICE, event=demo_jazz),
+            pre_order_by_service(stripe_server, BOB, demo_jazz),
+        ]
+
         sign_in(manager, url)
         copy_week(
             manager,
@@ -141,26 +168,28 @@ def test_a_manager_runs_three_weeks_from_the_staff_pages(
             "Copied 3 events to the week of 30 November, with empty pools.",
         )
         fill_pool(manager, url, "2026-11-30", "Jazz in the Cellar", 2)
-        screenshot(manager, "three-weeks-1-week-one-prepared")
+        screenshot(manager, "three-weeks-2-week-two-prepared")
 
-        clock.move_to(london(2026, 11, 30, 9, 0))
-        log_in(member_page, url, ALICE, MEMBER_PASSWORD)
-        member_page.get_by_role("link", name="Pre-order Jazz in the Cellar").click()
-        fill_card(member_page)
-        member_page.get_by_role("button", name="Pre-order – no charge now").click()
-        member_page.wait_for_url(re.compile(r"/pre-orders/\d+/$"))
-        screenshot(member_page, "three-weeks-2-alice-pre-ordered")
-        jazz = Event.objects.get(cycle__week_start="2026-11-30", title="Jazz in the Cellar")
-        week_one = [
-            PreOrder.objects.get(member__email=ALICE, event=jazz),
-            pre_order_by_service(stripe_server, BOB, jazz),
-        ]
+        # --- Monday: week 1 closed at midnight; the manager reviews. Week 2 is open. ----------
+        clock.move_to(london(2026, 11, 30, 10, 0))
         sign_in(manager, url)
-        run_the_week(manager, url, "2026-11-30", "Jazz in the Cellar", week_one)
-        screenshot(manager, "three-weeks-3-week-one-run")
-        assert_week_settled("2026-11-30", {ALICE: Status.TICKET_SENT, BOB: Status.TICKET_SENT})
+        approve_all(manager, url, "2026-11-23", "Jazz in the Cellar", 2)
+        jazz = Event.objects.get(cycle__week_start="2026-11-30", title="Jazz in the Cellar")
+        week_two = [pre_order_by_service(stripe_server, email, jazz) for email in (ALICE, BOB)]
 
-        # --- Week 2 (7 December): a new event created ahead ----------------------------------
+        # --- 7PM Tuesday: week 1's run, started on the charge-run page; its summary -----------
+        clock.move_to(london(2026, 12, 1, 19, 1))
+        sign_in(manager, url)
+        start_run(manager, url, "2026-11-23", week_one, paid=2)
+        assert_no_missed_run_banner(manager)
+        screenshot(manager, "three-weeks-3-week-one-run")
+        assert_week_settled("2026-11-23", {ALICE: Status.TICKET_SENT, BOB: Status.TICKET_SENT})
+        summary = read_summary(manager, url, "Charge run settled: 2 paid, 0 failed, £45 taken")
+        assert "The charge run for the week of 23 November 2026 has settled." in summary
+        assert "Jazz in the Cellar: 2 paid, 0 tickets left" in summary
+        screenshot(manager, "three-weeks-4-week-one-summary")
+
+        # --- Wednesday: week 3 prepared with a new event, its pool filled ---------------------
         clock.move_to(london(2026, 12, 2, 12, 0))
         sign_in(manager, url)
         week_section(manager, url, "2026-12-07").get_by_role(
@@ -178,16 +207,24 @@ def test_a_manager_runs_three_weeks_from_the_staff_pages(
         assert manager.get_by_text("Soul Night is ready. Now fill its ticket pool.").is_visible()
         fill_pool(manager, url, "2026-12-07", "Soul Night", 5)
 
-        clock.move_to(london(2026, 12, 7, 9, 0))
-        soul = Event.objects.get(cycle__week_start="2026-12-07", title="Soul Night")
-        week_two = [pre_order_by_service(stripe_server, email, soul) for email in (ALICE, BOB)]
-        assert [p.amount_pence for p in week_two] == [1500, 1500]
+        # --- Monday: week 2 reviewed; week 3 open (Bob's new card will be declined) -----------
+        clock.move_to(london(2026, 12, 7, 10, 0))
         sign_in(manager, url)
-        run_the_week(manager, url, "2026-12-07", "Soul Night", week_two)
+        approve_all(manager, url, "2026-11-30", "Jazz in the Cellar", 2)
+        soul = Event.objects.get(cycle__week_start="2026-12-07", title="Soul Night")
+        week_three = [
+            pre_order_by_service(stripe_server, ALICE, soul),
+            pre_order_by_service(stripe_server, BOB, soul, card=DECLINED_OFF_SESSION),
+        ]
+        assert [p.amount_pence for p in week_three] == [1500, 1500]
 
-        # Alice cannot come after all: the manager refunds her from her pre-order's page.
-        week_section(manager, url, "2026-12-07").get_by_role(
-            "link", name="Soul Night", exact=True
+        # --- 7PM Tuesday: week 2's run; then Alice cannot come and is refunded ----------------
+        clock.move_to(london(2026, 12, 8, 19, 1))
+        sign_in(manager, url)
+        start_run(manager, url, "2026-11-30", week_two, paid=2)
+        assert_no_missed_run_banner(manager)
+        week_section(manager, url, "2026-11-30").get_by_role(
+            "link", name="Jazz in the Cellar", exact=True
         ).click()
         manager.get_by_role("link", name="Alice Archer").click()
         refund_form = manager.get_by_test_id("refund-form")
@@ -195,43 +232,41 @@ def test_a_manager_runs_three_weeks_from_the_staff_pages(
         manager.get_by_label("Reason (the member reads it in their email)").fill(
             "You told us you are away that night."
         )
-        manager.get_by_label("Refund £15 in full and void the ticket").check()
-        refund_form.get_by_role("button", name="Refund £15").click()
+        manager.get_by_label("Refund £22.50 in full and void the ticket").check()
+        refund_form.get_by_role("button", name="Refund £22.50").click()
         assert manager.get_by_text(
-            "Refunded £15 to Alice Archer; their ticket is void and they have been emailed."
+            "Refunded £22.50 to Alice Archer; their ticket is void and they have been emailed."
         ).is_visible()
         assert "You told us you are away that night." in (
             manager.get_by_test_id("refund-record").inner_text()
         )
-        screenshot(manager, "three-weeks-4-week-two-refund")
-        assert_week_settled("2026-12-07", {ALICE: Status.REFUNDED, BOB: Status.TICKET_SENT})
+        screenshot(manager, "three-weeks-5-week-two-refund")
+        assert_week_settled("2026-11-30", {ALICE: Status.REFUNDED, BOB: Status.TICKET_SENT})
         refund = Refund.objects.get(preorder=week_two[0])
-        assert (refund.status, refund.amount_pence) == (Refund.Status.SUCCEEDED, 1500)
+        assert (refund.status, refund.amount_pence) == (Refund.Status.SUCCEEDED, 2250)
         refund_email = OutboundEmail.objects.get(template="preorder_refunded")
         assert refund_email.to_email == ALICE
         assert "You told us you are away that night." in refund_email.body_text
 
-        # --- Week 3 (14 December): week 2's events copied ahead ------------------------------
-        clock.move_to(london(2026, 12, 9, 12, 0))
+        # --- Thursday: week 3 closed early, reviewed and run at once; Bob's card declined -----
+        clock.move_to(london(2026, 12, 10, 12, 0))
         sign_in(manager, url)
-        copy_week(
-            manager,
-            url,
-            "2026-12-07",
-            "14 December",
-            "Copied 1 event to the week of 14 December, with empty pools.",
-        )
-        fill_pool(manager, url, "2026-12-14", "Soul Night", 5)
-
-        clock.move_to(london(2026, 12, 14, 9, 0))
-        soul = Event.objects.get(cycle__week_start="2026-12-14", title="Soul Night")
-        assert soul.starts_at == london(2026, 12, 26, 20, 0)
-        week_three = [pre_order_by_service(stripe_server, email, soul) for email in (ALICE, BOB)]
-        sign_in(manager, url)
-        run_the_week(manager, url, "2026-12-14", "Soul Night", week_three)
+        manager.once("dialog", lambda dialog: dialog.accept())
+        week_section(manager, url, "2026-12-07").get_by_role(
+            "button", name="Close pre-orders now"
+        ).click()
+        assert manager.get_by_text("Pre-orders are closed").is_visible()
+        approve_all(manager, url, "2026-12-07", "Soul Night", 2)
+        start_run(manager, url, "2026-12-07", week_three, paid=1)
+        assert manager.get_by_test_id("report-failed").inner_text() == "1"
+        assert_week_settled("2026-12-07", {ALICE: Status.TICKET_SENT, BOB: Status.FAILED})
+        summary = read_summary(manager, url, "Charge run settled: 1 paid, 1 failed, £15 taken")
+        assert "Card declined by the bank (1): Bob Baker" in summary
+        assert "Soul Night: 1 paid, 4 tickets left" in summary
+        screenshot(manager, "three-weeks-6-week-three-summary")
         manager.goto(f"{url}/staff/events/")
-        screenshot(manager, "three-weeks-5-three-weeks-run")
-        assert_week_settled("2026-12-14", {ALICE: Status.TICKET_SENT, BOB: Status.TICKET_SENT})
+        assert_no_missed_run_banner(manager)
+        screenshot(manager, "three-weeks-7-three-weeks-run")
 
         # Across the three weeks: three summaries, one refund email, nothing still unsettled.
         assert OutboundEmail.objects.filter(template="run_summary").count() == 3

@@ -108,6 +108,24 @@ def test_an_event_of_a_week_whose_run_started_cannot_be_created(this_week, staff
         create_event(details(this_week), actor=staff)
 
 
+def test_an_event_of_a_week_whose_run_started_cannot_be_changed(this_week, next_week, staff):
+    """README: "a week whose charge run has started takes no new or changed events"."""
+    event = create_event(details(this_week), actor=staff)
+    this_week.charge_run_started_at = london(2026, 12, 8, 19, 0)
+    this_week.save()
+    before = snapshot()
+    with pytest.raises(EventRuleError, match="charge run has started"):
+        update_event(event.pk, details(this_week, venue="Main Room"), actor=staff)
+    with pytest.raises(EventRuleError, match="charge run has started"):  # nor moved out of it
+        update_event(
+            event.pk,
+            details(next_week, starts_at=london(2026, 12, 19, 20, 0)),
+            actor=staff,
+        )
+    assert snapshot() == before
+    assert Event.objects.get(pk=event.pk).venue == "The Cellar"
+
+
 def test_an_edit_is_logged_field_by_field_in_pounds_and_london_time(this_week, staff, reviewer):
     event = create_event(details(this_week), actor=staff)
     event, changes = update_event(

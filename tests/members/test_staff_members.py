@@ -106,6 +106,24 @@ def test_deactivating_cancels_only_a_pending_preorder_and_emails_the_member(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("status", [Status.CHARGING, Status.PAID, Status.TICKET_SENT])
+def test_deactivating_leaves_a_charging_or_paid_preorder_alone(
+    staff, make_member, make_event, django_capture_on_commit_callbacks, status
+):
+    """Issue 8 §2: "approved/charging/paid ones are untouched" (approved is tested above)."""
+    member = make_member()
+    preorder = fake_preorder(member, make_event(), status)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post(signed_in(staff), "members:member_deactivate", member.pk, {"confirm": "deactivate"})
+
+    assert not Member.objects.get(pk=member.pk).is_active
+    assert PreOrder.objects.get(pk=preorder.pk).status == status
+    assert not preorder.log_entries.filter(to_status=Status.CANCELLED).exists()
+    assert not OutboundEmail.objects.filter(template="preorder_cancelled_by_club").exists()
+
+
+@pytest.mark.django_db
 def test_a_deactivated_member_cannot_sign_in_and_their_session_ends(staff, member):
     session = signed_in(member)
     assert session.get(reverse("preorders:dashboard")).status_code == 200
@@ -161,6 +179,9 @@ def test_a_manager_gives_and_removes_a_staff_role(staff, member):
         "Reviewer → no staff role",
         "no staff role → Reviewer",
     ]
+    page = client.get(reverse("members:staff_member", args=[member.pk])).content.decode()
+    history = page.split('data-testid="account-log"', 1)[1].split("</ul>", 1)[0]
+    assert "Reviewer → no staff role" in history and f"by {staff.full_name}" in history
 
 
 @pytest.mark.django_db

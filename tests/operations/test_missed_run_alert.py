@@ -16,6 +16,7 @@ from operations.models import MissedRunAlert
 from operations.tasks import check_missed_runs
 from payments import charging
 from tests.conftest import close_window
+from tests.test_access_matrix import world  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 BANNER = 'data-testid="missed-run-banner"'
@@ -112,3 +113,25 @@ def test_a_week_old_cycle_is_history(cycle, staff):
 def test_beat_runs_the_check_every_minute():
     entry = settings.CELERY_BEAT_SCHEDULE["missed-run-check"]
     assert entry["task"] == check_missed_runs.name and entry["schedule"] == 60
+
+
+def test_the_banner_is_on_every_staff_page_the_resolver_knows(world):  # noqa: F811
+    """Every HTML page under staff/ (walked from the URL resolver, as the access matrix does),
+    opened by a manager while the run is late, shows the banner."""
+    from tests.test_access_matrix import ROUTES, build_path
+
+    client = Client()
+    client.force_login(world.staff)
+    checked, missing = [], []
+    with time_machine.travel(world.cycle.charge_at + dt.timedelta(minutes=11), tick=False):
+        for route in ROUTES:
+            if route.kind != "staff":
+                continue
+            response = client.get(build_path(route, world), follow=True)
+            if response.status_code != 200 or not response["Content-Type"].startswith("text/html"):
+                continue
+            checked.append(route.name)
+            if BANNER not in response.content.decode():
+                missing.append(route.name)
+    assert not missing, f"staff pages without the missed-run banner: {missing}"
+    assert len(checked) > 15, checked

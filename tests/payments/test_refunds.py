@@ -293,6 +293,76 @@ def test_a_request_stripe_never_got_is_sent_again_by_reconciliation(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_clicks_and_redelivered_charge_refunded_racing_a_lost_answer_refund_once(
+    stripe_server, approved_preorder_factory, staff, settings
+):
+    """The worst case of "whatever is clicked or redelivered": the manager's refund reached
+    Stripe but its answer was lost, and then, all at once, the manager clicks Refund again in
+    three tabs while Stripe delivers charge.refunded three times (one event, redelivered) and
+    once more as a second event. Then reconciliation runs. One refund at Stripe, one email, and
+    the refund stays the manager's (not taken for a dashboard refund)."""
+    preorder = ticketed(approved_preorder_factory)
+    code = preorder.ticket.code
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens: the answer is lost
+    with pytest.raises(refunds.RefundError, match="did not answer"):
+        refunds.refund_preorder(preorder.pk, actor=staff, reason="Away that night")
+    settings.STRIPE_API_BASE = stripe_server
+    requests.post(  # Stripe did make it
+        f"{stripe_server}/v1/refunds",
+        data={
+            "payment_intent": payment_intent_of(preorder),
+            "metadata[refund_key]": scoped_key(f"presale-{preorder.pk}-refund-1"),
+        },
+        auth=("sk_test_presale_tests", ""),
+        timeout=10,
+    ).raise_for_status()
+    event = charge_refunded_event(stripe_server, preorder)
+    again = {**event, "id": f"evt_{uuid.uuid4().hex[:24]}"}
+    url = reverse("payments:refund", args=[preorder.pk])
+    barrier = threading.Barrier(7)
+    answers: list[tuple[str, int]] = []
+
+    def click():
+        client = Client()
+        client.force_login(staff)
+        barrier.wait()
+        answers.append(
+            ("click", client.post(url, {"reason": "Again", "confirm": "refund"}).status_code)
+        )
+
+    def webhook(payload):
+        client = Client()
+        barrier.wait()
+        answers.append(("webhook", deliver(client, payload).status_code))
+
+    def in_thread(work, *args):
+        def run():
+            try:
+                work(*args)
+            finally:
+                connection.close()
+
+        return threading.Thread(target=run)
+
+    threads = [in_thread(click) for _ in range(3)]
+    threads += [in_thread(webhook, event) for _ in range(3)] + [in_thread(webhook, again)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    settings.CHARGE_STALE_AFTER_SECONDS = 0
+    time.sleep(0.01)
+    refunds.finish_stale_refunds()
+
+    assert sorted(answers) == [("click", 302)] * 3 + [("webhook", 200)] * 4
+    assert_refunded_once(stripe_server, preorder, code)
+    refund = Refund.objects.get(preorder=preorder)
+    assert (refund.source, refund.requested_by) == ("staff", staff)
+    assert refund.reason == "Away that night"
+    assert len(stripe_refunds(stripe_server, preorder)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_reviewer_cannot_refund_a_manager_can(
     stripe_server, approved_preorder_factory, staff, reviewer
 ):

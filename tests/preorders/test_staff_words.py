@@ -14,6 +14,7 @@ from members.models import Member
 from preorders import decisions
 from preorders.models import PreOrder
 from preorders.states import Status
+from tests.test_access_matrix import world  # noqa: F401 (fixture)
 from tests.test_staff_pages import (  # noqa: F401 (fixtures)
     add_tickets,
     event,
@@ -186,6 +187,27 @@ def test_every_staff_page_has_the_same_width(staff, event):  # noqa: F811
         assert body and "wide" in body.group(1).split(), f"{path} is narrower"
     member_page = client.get(reverse("preorders:dashboard")).content.decode()
     assert "wide" not in re.search(r"<body class=\"([^\"]*)\"", member_page).group(1)
+
+
+def test_every_staff_page_the_resolver_knows_has_the_same_width(world):  # noqa: F811
+    """The list above, extended to every HTML page under staff/ (the access matrix's walk)."""
+    from tests.test_access_matrix import ROUTES, build_path
+
+    client = Client()
+    client.force_login(world.staff)
+    narrow, checked = [], 0
+    for route in ROUTES:
+        if route.kind != "staff":
+            continue
+        response = client.get(build_path(route, world), follow=True)
+        if response.status_code != 200 or not response["Content-Type"].startswith("text/html"):
+            continue
+        checked += 1
+        body = re.search(r"<body class=\"([^\"]*)\"", response.content.decode())
+        if not (body and "wide" in body.group(1).split()):
+            narrow.append(route.name)
+    assert not narrow, f"narrower staff pages: {narrow}"
+    assert checked > 15
 
 
 def test_flash_messages_are_a_list_inside_a_status_region(staff_client, review):  # noqa: F811
