@@ -247,9 +247,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Harry's Club <tickets@harrys
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where members write to the club: the last line of every email, and its Reply-To.
 CLUB_CONTACT_EMAIL = env_str("CLUB_CONTACT_EMAIL", "members@harrys.club")
-_resend_key = env_str("RESEND_API_KEY", "")
-_mailersend_token = env_str("MAILERSEND_API_TOKEN", "")
-_smtp_url = env_str("SMTP_URL", "")
+# A blank value is no value: it must not choose a provider that then cannot send.
+_resend_key = env_str("RESEND_API_KEY", "").strip()
+_mailersend_token = env_str("MAILERSEND_API_TOKEN", "").strip()
+_smtp_url = env_str("SMTP_URL", "").strip()
 if _resend_key:
     EMAIL_PROVIDER = "resend"
     MAILERS = {
