@@ -10,7 +10,14 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.csp import csp_policy
-from config.env import env_bool, env_int, env_list, env_secret, env_str
+from config.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_required_in_production,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,9 +38,13 @@ SECRET_KEY = env_secret(
 # and appends the client's address to X-Forwarded-For.
 BEHIND_PROXY = PRODUCTION and env_bool("DJANGO_BEHIND_PROXY", True)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("Set the environment variable DJANGO_ALLOWED_HOSTS (production).")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in emails (invite links, ticket links).
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env_required_in_production(
+    "SITE_URL", production=PRODUCTION, default="http://127.0.0.1:8000"
+).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -101,7 +112,11 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'presale.sqlite3'}"),
+        env_required_in_production(
+            "DATABASE_URL",
+            production=PRODUCTION,
+            default=f"sqlite:///{BASE_DIR / 'var' / 'presale.sqlite3'}",
+        ),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
@@ -123,7 +138,9 @@ else:
 
 # The cache holds the sign-in throttle's counters. Locmem is per process: with several web
 # processes (gunicorn workers, machines) set REDIS_URL so they share one count.
-_cache_url = env_str("REDIS_URL", "")
+# Production needs it: without it, each process would count sign-ins alone and the broker
+# would be a folder on one machine.
+_cache_url = env_required_in_production("REDIS_URL", production=PRODUCTION, default="")
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}

@@ -75,3 +75,14 @@ def test_the_outbox_is_refused_in_production_unless_chosen(empty_provider):
 
     chosen = settings_value("EMAIL_PROVIDER", SMTP_URL=None, PRESALE_OUTBOX_IN_PRODUCTION="1")
     assert chosen == "outbox"
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS", "SITE_URL"])
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_production_never_falls_back_to_a_development_default(name, value):
+    """Unset, these would quietly mean a SQLite file, a broker folder and per-process sign-in
+    counts on one machine, or email links to 127.0.0.1: production stops, naming them."""
+    result = manage("check", **{name: value})
+
+    assert result.returncode != 0
+    assert name in result.stderr.splitlines()[-1]
