@@ -46,6 +46,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_required_in_production(name: str, *, production: bool, default: str) -> str:
+    """A setting whose embedded default (SQLite, the filesystem broker, links to 127.0.0.1)
+    must never stand in for production's: there it must be set and not blank, or start-up
+    stops naming it. In development, as env_str."""
+    value = os.environ.get(name)
+    if not production:
+        return default if value is None else value
+    if value is None or not value.strip():
+        raise ImproperlyConfigured(f"Set the environment variable {name} (required in production).")
+    return value
+
+
 # Values that are public in this repository (the embedded defaults): never secrets in production.
 DEVELOPMENT_SECRETS = frozenset(
     {

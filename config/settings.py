@@ -1,16 +1,24 @@
 """Settings for Harry's Club Presale. Everything comes from the environment; with nothing set,
 the project runs on its embedded defaults (SQLite, localstripe, an in-app email outbox)."""
 
-import base64
 import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.beat_schedule import beat_schedule
 from config.csp import csp_policy
-from config.env import env_bool, env_int, env_list, env_secret, env_str
+from config.email_settings import anymail_settings, email_backend
+from config.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_required_in_production,
+    env_secret,
+    env_str,
+)
+from config.logging_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,9 +39,13 @@ SECRET_KEY = env_secret(
 # and appends the client's address to X-Forwarded-For.
 BEHIND_PROXY = PRODUCTION and env_bool("DJANGO_BEHIND_PROXY", True)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("Set the environment variable DJANGO_ALLOWED_HOSTS (production).")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # Absolute base URL used in emails (invite links, ticket links).
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env_required_in_production(
+    "SITE_URL", production=PRODUCTION, default="http://127.0.0.1:8000"
+).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -101,7 +113,11 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'presale.sqlite3'}"),
+        env_required_in_production(
+            "DATABASE_URL",
+            production=PRODUCTION,
+            default=f"sqlite:///{BASE_DIR / 'var' / 'presale.sqlite3'}",
+        ),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
@@ -123,7 +139,9 @@ else:
 
 # The cache holds the sign-in throttle's counters. Locmem is per process: with several web
 # processes (gunicorn workers, machines) set REDIS_URL so they share one count.
-_cache_url = env_str("REDIS_URL", "")
+# Production needs it: without it, each process would count sign-ins alone and the broker
+# would be a folder on one machine.
+_cache_url = env_required_in_production("REDIS_URL", production=PRODUCTION, default="")
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
@@ -247,72 +265,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Harry's Club <tickets@harrys
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where members write to the club: the last line of every email, and its Reply-To.
 CLUB_CONTACT_EMAIL = env_str("CLUB_CONTACT_EMAIL", "members@harrys.club")
-_resend_key = env_str("RESEND_API_KEY", "")
-_mailersend_token = env_str("MAILERSEND_API_TOKEN", "")
-_smtp_url = env_str("SMTP_URL", "")
-if _resend_key:
-    EMAIL_PROVIDER = "resend"
-    MAILERS = {
-        "default": {
-            "BACKEND": "anymail.backends.resend.EmailBackend",
-            "OPTIONS": {"api_key": _resend_key},
-        }
-    }
-elif _mailersend_token:
-    EMAIL_PROVIDER = "mailersend"
-    MAILERS = {
-        "default": {
-            "BACKEND": "anymail.backends.mailersend.EmailBackend",
-            "OPTIONS": {"api_token": _mailersend_token},
-        }
-    }
-elif _smtp_url:
-    from notifications.smtp_url import smtp_options
-
-    EMAIL_PROVIDER = "smtp"
-    MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": smtp_options(_smtp_url),
-        }
-    }
-else:
-    EMAIL_PROVIDER = "outbox"
-    MAILERS = {"default": {"BACKEND": "notifications.outbox_backend.OutboxEmailBackend"}}
-    # Staff can read the outbox: in production it must be chosen, not fallen into because a
-    # provider key is empty; even then it never keeps invitation or password-reset links.
-    if PRODUCTION and not env_bool("PRESALE_OUTBOX_IN_PRODUCTION", False):
-        raise ImproperlyConfigured(
-            "No email provider: set RESEND_API_KEY, MAILERSEND_API_TOKEN or SMTP_URL "
-            "(or PRESALE_OUTBOX_IN_PRODUCTION=1 to keep emails in the staff outbox)."
-        )
-ANYMAIL = {
-    # Where tests point the providers at a local fake server.
-    **({"RESEND_API_URL": env_str("RESEND_API_URL")} if env_str("RESEND_API_URL", "") else {}),
-    **(
-        {"MAILERSEND_API_URL": env_str("MAILERSEND_API_URL")}
-        if env_str("MAILERSEND_API_URL", "")
-        else {}
-    ),
-    # Optional basic auth (`user:password` in the webhook URL) on top of the signatures.
-    **(
-        {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET")}
-        if env_str("ANYMAIL_WEBHOOK_SECRET", "")
-        else {}
-    ),
-    # The providers sign their delivery reports (Resend through Svix). The endpoints verify
-    # every call; unset in development, the secrets are random, so every call is refused.
-    "RESEND_SIGNING_SECRET": env_secret(
-        "RESEND_WEBHOOK_SIGNING_SECRET",
-        production=PRODUCTION and EMAIL_PROVIDER == "resend",
-        development_default="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-    ),
-    "MAILERSEND_SIGNING_SECRET": env_secret(
-        "MAILERSEND_WEBHOOK_SIGNING_SECRET",
-        production=PRODUCTION and EMAIL_PROVIDER == "mailersend",
-        development_default=secrets.token_urlsafe(24),
-    ),
-}
+EMAIL_PROVIDER, MAILERS = email_backend(production=PRODUCTION)
+ANYMAIL = anymail_settings(production=PRODUCTION, provider=EMAIL_PROVIDER)
 
 # --- The presale ----------------------------------------------------------------------------
 PRESALE_TIME_ZONE = "Europe/London"
@@ -391,69 +345,14 @@ CHARGE_CATCH_UP_SECONDS = env_int("CHARGE_CATCH_UP_SECONDS", 60)
 # Beat fires the run at the charge time by its own clock; a worker whose clock is behind by up
 # to this much still treats it as due.
 CHARGE_CLOCK_TOLERANCE_SECONDS = env_int("CHARGE_CLOCK_TOLERANCE_SECONDS", 60)
-
-
 # How often beat records that it is alive (operations/heartbeat.py).
 BEAT_HEARTBEAT_SECONDS = 30
-
-
-def _beat_schedule() -> dict:
-    from celery.schedules import crontab
-
-    from events.schedule import WEEKDAYS, WeeklyTime
-
-    charge = WeeklyTime.parse(PRESALE_CHARGE_AT)
-    return {
-        # The weekly run, in London time (CELERY_TIMEZONE), so DST never moves it.
-        "charge-run": {
-            "task": "payments.tasks.charge_due_cycles",
-            "schedule": crontab(
-                minute=charge.time.minute,
-                hour=charge.time.hour,
-                day_of_week=WEEKDAYS[charge.weekday].lower(),
-            ),
-        },
-        # Catch-up if beat or the workers were down at the charge time; a no-op otherwise.
-        "charge-run-catch-up": {
-            "task": "payments.tasks.charge_due_cycles",
-            "schedule": CHARGE_CATCH_UP_SECONDS,
-            "options": {"expires": CHARGE_CATCH_UP_SECONDS},
-        },
-        "reconcile-charges": {"task": "payments.tasks.reconcile_charges", "schedule": 120},
-        # Authentication deadlines (PaymentIntents cancelled at Stripe), freed places offered to
-        # the waitlist, and "not allocated" once a waitlist closes.
-        "authentication-deadlines": {
-            "task": "payments.tasks.expire_authentications",
-            "schedule": 60,
-        },
-        "waitlists": {"task": "payments.tasks.refill_waitlists", "schedule": 60},
-        "stripe-events": (
-            {
-                "task": "payments.tasks.process_pending_events",
-                "schedule": 2,
-                "kwargs": {"older_than_seconds": 0},
-                "options": {"expires": 10},
-            }
-            if STRIPE_WEBHOOK_PROCESSING == "polled"
-            else {"task": "payments.tasks.process_pending_events", "schedule": 120}
-        ),
-        "emails": {"task": "notifications.tasks.sweep_unsent_emails", "schedule": 300},
-        # Managers are emailed if a charge run has not started 10 minutes after its time.
-        "missed-run-check": {
-            "task": "operations.tasks.check_missed_runs",
-            "schedule": 60,
-            "options": {"expires": 60},
-        },
-        # Beat's heartbeat: readiness and the missed-run alert know from it that beat is alive.
-        "heartbeat": {
-            "task": "operations.tasks.beat_heartbeat",
-            "schedule": BEAT_HEARTBEAT_SECONDS,
-            "options": {"expires": BEAT_HEARTBEAT_SECONDS},
-        },
-    }
-
-
-CELERY_BEAT_SCHEDULE = _beat_schedule()
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    charge_at=PRESALE_CHARGE_AT,
+    catch_up_seconds=CHARGE_CATCH_UP_SECONDS,
+    heartbeat_seconds=BEAT_HEARTBEAT_SECONDS,
+    webhook_processing=STRIPE_WEBHOOK_PROCESSING,
+)
 # /readyz turns red when beat's heartbeat is older than this.
 READYZ_BEAT_MAX_AGE_SECONDS = env_int("READYZ_BEAT_MAX_AGE_SECONDS", 120)
 
@@ -465,37 +364,7 @@ LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "plain")
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'.")
 PRESALE_ACCESS_LOG = env_bool("PRESALE_ACCESS_LOG", PRODUCTION)
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.log_context.ContextFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-            "timestamp": False,
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["context"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        # The SDK logs every request at INFO; keep that for debugging only.
-        "stripe": {"level": env_str("STRIPE_LOG_LEVEL", "WARNING")},
-        # Our access line replaces these in production (they would say the same thing twice).
-        "django.request": {"level": "ERROR" if PRESALE_ACCESS_LOG else "WARNING"},
-        "gunicorn.access": {"level": "WARNING"},
-        # /readyz names what is down; the library's traceback for each probe would flood logs.
-        "health_check": {"level": "ERROR"},
-    },
-}
+LOGGING = logging_config(log_format=LOG_FORMAT, access_log=PRESALE_ACCESS_LOG)
 if LOG_FORMAT == "json":
     # Python's warnings (e.g. whitenoise's about a missing static folder) become log records
     # too, so that every line a production process writes is one JSON object.

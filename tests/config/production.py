@@ -17,6 +17,9 @@ PRODUCTION_ENV = {
     "STRIPE_WEBHOOK_SECRET": "whsec_from_the_environment",
     "SMTP_URL": "smtp://mailer:pw@smtp.example.com:587?tls=1",
     "DATABASE_URL": "sqlite:///" + str(ROOT / "var" / "deploy-check.sqlite3"),
+    # Nothing listens there: these children only read settings and answer simple requests.
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+    "SITE_URL": "https://presale.harrys.club",
 }
 # Variables of ours a developer's shell may hold; a child must see only what the test gives.
 OURS = (

@@ -23,6 +23,17 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
+# Pages outside the access matrix's walk of 200s: error pages a visitor meets, and the admin.
+ERROR_AND_ADMIN_PAGES = [
+    ("404", "/no-such-page/", "anonymous", None),
+    ("404 signed in", "/no-such-page/", "member_a", None),
+    ("403 (a staff page for a member)", "/staff/events/", "member_a", None),
+    ("admin:login", "/admin/login/", "anonymous", None),
+    ("admin:index", "/admin/", "staff", None),
+    ("admin changelist", "/admin/members/member/", "staff", None),
+]
+
+
 def _page_as(browser, live_server, world, role: str, messages: list[str]):  # noqa: F811
     context = browser.new_context()
     context.set_default_timeout(15_000)
@@ -56,6 +67,7 @@ def test_no_page_breaks_the_content_security_policy(live_server, browser, world)
     for name, path, role, _viewport in [
         *html_pages(world),
         ("preorders:edit (new card)", new_card, "member_a", None),
+        *ERROR_AND_ADMIN_PAGES,
     ]:
         messages: list[str] = []
         if role not in pages:
@@ -77,6 +89,23 @@ def test_no_page_breaks_the_content_security_policy(live_server, browser, world)
     assert not problems, "\n".join(problems)
     assert checked >= 15, f"only {checked} pages were checked"
     assert card_forms >= 1, "no page with the card form was checked"
+
+
+def test_the_csrf_failure_page_keeps_the_policy(live_server, browser, world):  # noqa: F811
+    """A form sent without its token (an expired page, a cross-site post) gets Django's CSRF
+    page, which has an inline <style>: it must carry the nonce like ours."""
+    messages: list[str] = []
+    page = _page_as(browser, live_server, world, "anonymous", messages)
+    page.goto(live_server.url + "/login/")
+    with page.expect_navigation():
+        page.evaluate(
+            """() => { const form = document.querySelector("main form[method=post]");
+                       form.querySelector("[name=csrfmiddlewaretoken]").remove();
+                       form.submit(); }"""
+        )
+    assert "CSRF" in page.content()
+    assert not _violations(page) + messages
+    page.context.close()
 
 
 def test_the_check_catches_an_inline_script_without_the_nonce(live_server, browser, world):  # noqa: F811

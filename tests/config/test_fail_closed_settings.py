@@ -31,6 +31,9 @@ def test_an_empty_stripe_key_never_selects_localstripe_in_production():
     assert "STRIPE_SECRET_KEY" in result.stderr.splitlines()[-1]
 
 
+PROVIDERS = ("RESEND_API_KEY", "MAILERSEND_API_TOKEN", "SMTP_URL")
+
+
 @pytest.mark.parametrize(
     ("provider", "key", "webhook_secret"),
     [
@@ -38,7 +41,7 @@ def test_an_empty_stripe_key_never_selects_localstripe_in_production():
         ("MAILERSEND_API_TOKEN", "mlsn.live", "MAILERSEND_WEBHOOK_SIGNING_SECRET"),
     ],
 )
-@pytest.mark.parametrize("value", [None, ""])
+@pytest.mark.parametrize("value", [None, "", "   "])
 def test_an_email_provider_needs_its_webhook_signing_secret(provider, key, webhook_secret, value):
     result = manage("check", **{provider: key, webhook_secret: value, "SMTP_URL": None})
 
@@ -54,11 +57,32 @@ def test_with_its_signing_secret_resend_starts():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("empty_provider", [{}, {"RESEND_API_KEY": ""}])
+EMPTY_PROVIDERS = [
+    {},
+    *({name: value} for name in PROVIDERS for value in ("", "   ")),
+]
+
+
+@pytest.mark.parametrize("empty_provider", EMPTY_PROVIDERS, ids=str)
 def test_the_outbox_is_refused_in_production_unless_chosen(empty_provider):
-    refused = manage("check", SMTP_URL=None, **empty_provider)
+    """An empty or blank provider key or SMTP URL chooses no provider (a blank Resend key once
+    chose Resend, which then could send nothing): start-up stops, naming the variables."""
+    refused = manage("check", **{"SMTP_URL": None, **empty_provider})
     assert refused.returncode != 0
-    assert "PRESALE_OUTBOX_IN_PRODUCTION" in refused.stderr.splitlines()[-1]
+    message = refused.stderr.splitlines()[-1]
+    assert "PRESALE_OUTBOX_IN_PRODUCTION" in message
+    assert all(name in message for name in PROVIDERS)
 
     chosen = settings_value("EMAIL_PROVIDER", SMTP_URL=None, PRESALE_OUTBOX_IN_PRODUCTION="1")
     assert chosen == "outbox"
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS", "SITE_URL"])
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_production_never_falls_back_to_a_development_default(name, value):
+    """Unset, these would quietly mean a SQLite file, a broker folder and per-process sign-in
+    counts on one machine, or email links to 127.0.0.1: production stops, naming them."""
+    result = manage("check", **{name: value})
+
+    assert result.returncode != 0
+    assert name in result.stderr.splitlines()[-1]

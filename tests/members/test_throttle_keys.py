@@ -54,6 +54,8 @@ def test_production_behind_a_proxy_counts_each_client_not_the_proxy(make_member,
     from tests.config.production import settings_value
 
     assert settings_value("LOGIN_THROTTLE_PROXY_COUNT") == "1"
+    # The case: the proxy named, its count not.
+    assert settings_value("LOGIN_THROTTLE_PROXY_COUNT", DJANGO_BEHIND_PROXY="1") == "1"
     assert settings_value("LOGIN_THROTTLE_PROXY_COUNT", DJANGO_BEHIND_PROXY="0") == "0"
 
     settings.LOGIN_THROTTLE_ATTEMPTS = 5

@@ -1,6 +1,9 @@
-"""A webhook settles a charge attempt only when the PaymentIntent it carries is that attempt's:
-same PaymentIntent (once known), amount, currency, customer and charge_key, and the livemode of
-our key. Anything else is refused, recorded on the event, and changes nothing."""
+"""A webhook or reconciliation settles a charge attempt only when the PaymentIntent is that
+attempt's: same PaymentIntent (once known), amount, currency, customer and charge_key, and the
+livemode of our key. Anything else is refused, recorded (on the event, or logged), and changes
+nothing."""
+
+import datetime as dt
 
 import pytest
 
@@ -105,3 +108,34 @@ def test_another_installations_charge_of_the_same_preorder_number_is_not_ours(cl
     assert attempt.status == ChargeAttempt.Status.STARTED
     event = StripeEvent.objects.get()
     assert (event.status, event.result) == (StripeEvent.Status.IGNORED, "not a presale charge")
+
+
+# --- Reconciliation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["found by charge_key", "recorded"])
+def test_reconciliation_settles_nothing_from_a_payment_intent_that_differs(attempt, recorded):
+    """Reconciliation asks Stripe about a charge with no answer: by the PaymentIntent recorded,
+    or by the attempt's charge_key. A PaymentIntent there for another amount (say, made by hand
+    with our key in its metadata) is not this charge: the attempt stays open, and is logged."""
+    from payments.gateway.client import client
+
+    preorder = attempt.preorder
+    intent = client().v1.payment_intents.create(
+        params={
+            "amount": attempt.amount_pence + 100, "currency": "gbp",
+            "customer": preorder.stripe_customer_id, "payment_method": preorder.payment_method_id,
+            "off_session": True, "confirm": True,
+            "metadata": {"charge_key": attempt.idempotency_key},
+        }
+    )  # fmt: skip
+    assert intent.status == "succeeded"
+    if recorded:
+        ChargeAttempt.objects.filter(pk=attempt.pk).update(payment_intent_id=intent.id)
+
+    counts = charging.reconcile(older_than=dt.timedelta(0))
+
+    assert counts["mismatched"] == 1 and counts["settled"] == 0
+    attempt.refresh_from_db()
+    assert attempt.status == ChargeAttempt.Status.STARTED
+    assert PreOrder.objects.get(pk=attempt.preorder_id).status == Status.CHARGING
