@@ -266,7 +266,7 @@ def test_events_list_shows_counts_and_supply(staff_client, event, make_event):
     # Pending, Approved, Denied, Not allocated, Cancelled, Paid, Tickets sent, Failed, Supply
     assert event_row_cells(page, event) == ["4", "3", "2", "0", "1", "2", "0", "1", "11"]
     assert event_row_cells(page, other) == ["0", "0", "0", "0", "0", "0", "0", "0", "3"]
-    assert "5 / 11 approved · 6 left" in page
+    assert "5 / 11 taken · 6 left" in page  # approved 3 + paid 2: places taken, not "approved"
     assert "Close pre-orders now" in page  # the window is open
 
 

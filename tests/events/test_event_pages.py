@@ -194,6 +194,9 @@ def test_the_events_page_shows_next_week_and_the_week_after_to_prepare(reviewer,
         assert f"?week={week}" in page  # "Add an event to this week"
     assert 'data-testid="cycle-2026-12-21"' not in page
     assert "Prepared ahead: pre-orders open midnight Monday 7 December" in page
+    # A week without events is one line, not an empty table of eleven headings.
+    assert page.count('data-testid="no-events"') == 3
+    assert '<table class="data events">' not in page
 
 
 def test_a_week_closed_early_comes_first_marked_in_review(soul, reviewer):
