@@ -1,7 +1,9 @@
 """`./bin/demo` itself, as a newcomer runs it: from a clean clone's files (no var/, nothing
 generated), on free ports. It answers, every printed login works, the invitation link opens, a
-member can pre-order (and the worker emails them), it stops cleanly on Ctrl-C with nothing left
-running, and starting it again gives a fresh, playable week. Its start-up prints no warning."""
+member can pre-order (and the worker emails them), staff close, approve and charge on the staff
+pages and the member's ticket arrives through the demo's own worker, it stops cleanly on Ctrl-C
+with nothing left running, and starting it again gives a fresh, playable week. Its start-up
+prints no warning."""
 
 import os
 import re
@@ -112,7 +114,16 @@ def signed_in(site: str, email: str, password: str) -> requests.Session:
     return session
 
 
-def place_preorder(demo: Demo, session: requests.Session) -> None:
+def post_form(session: requests.Session, site: str, page_path: str, to: str, **data) -> str:
+    """Post one of the page's forms as a browser would (with the page's CSRF token)."""
+    page = session.get(site + page_path, timeout=10).text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    response = session.post(site + to, data={**data, "csrfmiddlewaretoken": token}, timeout=60)
+    assert response.status_code == 200, f"{to} answered {response.status_code}"
+    return response.text
+
+
+def place_preorder(demo: Demo, session: requests.Session) -> str:
     dashboard = session.get(f"{demo.site}/", timeout=10).text
     place = re.search(r'href="(/events/\d+/pre-order/)"', dashboard)
     assert place, "no event open for pre-orders on the dashboard"
@@ -128,6 +139,7 @@ def place_preorder(demo: Demo, session: requests.Session) -> None:
         timeout=30,
     )
     assert placed.status_code == 302 and "/pre-orders/" in placed.headers["Location"]
+    return re.search(r"/pre-orders/(\d+)/", placed.headers["Location"]).group(1)
 
 
 def warnings_in(output: str) -> list[str]:
@@ -152,7 +164,7 @@ def test_bin_demo_starts_answers_stops_and_restarts_with_a_fresh_week(clone, tmp
         assert "Create my account" in requests.get(invite, timeout=10).text
 
         alice = signed_in(demo.site, "alice@example.com", "club-member-demo")
-        place_preorder(demo, alice)
+        preorder_id = place_preorder(demo, alice)
         assert "Pending" in alice.get(f"{demo.site}/", timeout=10).text
         # The worker runs: it delivered the pre-order's email into the staff outbox.
         staff = signed_in(demo.site, "staff@harrys.club", "club-staff-demo")
@@ -160,6 +172,20 @@ def test_bin_demo_starts_answers_stops_and_restarts_with_a_fresh_week(clone, tmp
         while "alice@example.com" not in staff.get(f"{demo.site}/staff/outbox/", timeout=10).text:
             assert time.monotonic() < deadline, "the worker never delivered the email"
             time.sleep(1)
+        # The README's week in five minutes, on the staff pages: close, approve, charge. The
+        # demo's own worker charges at localstripe, its webhook settles, the ticket is emailed.
+        events = staff.get(f"{demo.site}/staff/events/", timeout=10).text
+        cycle_id = re.search(r'action="/staff/cycles/(\d+)/close-early/"', events).group(1)
+        post_form(staff, demo.site, "/staff/events/", f"/staff/cycles/{cycle_id}/close-early/")
+        preorder = f"/staff/pre-orders/{preorder_id}/"
+        post_form(staff, demo.site, preorder, preorder + "decide/", action="approve")
+        run = f"/staff/cycles/{cycle_id}/charge-run/"
+        post_form(staff, demo.site, run, f"{run}start/", confirm="charge")
+        deadline = time.monotonic() + 90
+        while "Successful – Ticket Sent" not in alice.get(f"{demo.site}/", timeout=10).text:
+            assert time.monotonic() < deadline, "no ticket: " + demo.output[-3000:]
+            time.sleep(1)
+        assert "Your ticket" in staff.get(f"{demo.site}/staff/outbox/", timeout=10).text
     finally:
         code = demo.stop()
     assert "SIGKILL" not in demo.output, demo.output[-2000:]
