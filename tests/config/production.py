@@ -24,7 +24,7 @@ PRODUCTION_ENV = {
 # Variables of ours a developer's shell may hold; a child must see only what the test gives.
 OURS = (
     "DJANGO_", "STRIPE_", "RESEND_", "MAILERSEND_", "SMTP_URL", "ANYMAIL_", "PRESALE_",
-    "SENTRY_", "REDIS_URL", "CELERY_", "LOGIN_THROTTLE_",
+    "SENTRY_", "REDIS_URL", "CELERY_", "LOGIN_THROTTLE_", "DATABASE_URL", "SITE_URL",
 )  # fmt: skip
 
 
