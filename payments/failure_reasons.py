@@ -106,3 +106,18 @@ def kind_of(code: str) -> FailureKind:
 def member_sentence(code: str) -> str:
     """The plain sentence for a Stripe failure code; anything unknown gets the general one."""
     return SENTENCES[kind_of(code)]
+
+
+# The kinds where the bank refused the card: the brief's "Card declined" is true of these. A
+# processing error, an unknown failure or a confirmation that never came is not a decline.
+_NOT_DECLINES = frozenset(
+    {FailureKind.PROCESSING_ERROR, FailureKind.OTHER, FailureKind.AUTHENTICATION_NOT_CONFIRMED}
+)
+
+
+def member_headline(code: str) -> str:
+    """The failure in two or three words, for the status badge and the email's subject."""
+    kind = kind_of(code)
+    if kind == FailureKind.AUTHENTICATION_NOT_CONFIRMED:
+        return "Not confirmed in time"
+    return "Payment not taken" if kind in _NOT_DECLINES else "Card declined"

@@ -105,6 +105,13 @@ class PreOrder(models.Model):
 
         return member_sentence(self.failure_code)
 
+    @property
+    def failure_headline(self) -> str:
+        """ "Card declined" only when the bank declined it (payments.failure_reasons)."""
+        from payments.failure_reasons import member_headline
+
+        return member_headline(self.failure_code)
+
     @cached_property
     def completed_refund(self):
         """The full refund a manager or Stripe's dashboard made (payments.models.Refund), if
@@ -140,6 +147,8 @@ class PreOrder(models.Model):
         if self.status == Status.APPROVED:
             charge_at = self.cycle.charge_at
             return f"Approved – charging {london.clock(charge_at)} {london.to_london(charge_at):%A}"
+        if self.status == Status.FAILED:
+            return f"Failed – {self.failure_headline.title().replace(' In ', ' in ')}"
         return MEMBER_LABELS[self.status]
 
 

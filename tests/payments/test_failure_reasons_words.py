@@ -48,6 +48,11 @@ REASONS = [
     ("", "", FailureKind.OTHER),
 ]
 _keys = itertools.count()
+NOT_DECLINES = {
+    FailureKind.PROCESSING_ERROR,
+    FailureKind.OTHER,
+    FailureKind.AUTHENTICATION_NOT_CONFIRMED,
+}
 
 
 def test_every_kind_has_a_sentence_and_every_kind_is_walked():
@@ -112,6 +117,10 @@ def test_a_failure_reaches_the_member_in_plain_words_and_staff_keep_the_code(
             assert message.replace("'", "&#x27;") not in text and message not in text, where
         assert "https://tickets.example.com/jazz" in text, where
         assert "10AM Friday 11 December" in text, where
+        # "Card declined" only where the bank declined the card: not for a processing error,
+        # a failure nobody named, or a confirmation that never came.
+        declined = kind not in NOT_DECLINES
+        assert ("Card declined" in text or "Card Declined" in text) == declined, where
 
     staff_client = Client()
     staff_client.force_login(staff)
