@@ -6,6 +6,7 @@ writes one line per request with the request id."""
 import os
 
 from config.env import env_int, env_str
+from config.logging_config import FORMATTERS
 
 bind = env_str("GUNICORN_BIND", f"0.0.0.0:{env_str('PORT', '8000')}")
 workers = env_int("WEB_CONCURRENCY", 3)
@@ -25,14 +26,7 @@ _format = env_str("LOG_FORMAT", "json" if os.environ.get("DJANGO_ENV") == "produ
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
-    },
+    "formatters": FORMATTERS,
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": _format}},
     "loggers": {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -4,21 +4,24 @@ One access line per request, from config.middleware, when `access_log` is on."""
 
 from config.env import env_str
 
+# The app's lines and gunicorn's (config/gunicorn.py) in the same two shapes.
+FORMATTERS = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "json": {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        "timestamp": False,
+    },
+}
+
 
 def logging_config(*, log_format: str, access_log: bool) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"context": {"()": "config.log_context.ContextFilter"}},
-        "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-            "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-                "timestamp": False,
-            },
-        },
+        "formatters": FORMATTERS,
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
