@@ -122,6 +122,13 @@ def test_a_failure_reaches_the_member_in_plain_words_and_staff_keep_the_code(
         declined = kind not in NOT_DECLINES
         assert ("Card declined" in text or "Card Declined" in text) == declined, where
 
+    badge = {
+        FailureKind.PROCESSING_ERROR: "Failed – Payment Not Taken",
+        FailureKind.OTHER: "Failed – Payment Not Taken",
+        FailureKind.AUTHENTICATION_NOT_CONFIRMED: "Failed – Not Confirmed in Time",
+    }.get(kind, "Failed – Card Declined")
+    assert badge in pages["dashboard"] and badge in pages["detail"]
+
     staff_client = Client()
     staff_client.force_login(staff)
     staff_page = staff_client.get(f"/staff/pre-orders/{preorder.pk}/").content.decode()
