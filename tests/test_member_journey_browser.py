@@ -52,7 +52,7 @@ def test_invited_person_signs_up_pre_orders_edits_and_cancels(
     screenshot(page, "journey-2-dashboard")
 
     page.get_by_role("link", name="Pre-order Jazz in the Cellar").click()
-    assert page.get_by_role("button", name="Pre-order – no charge now").is_visible()
+    page.get_by_role("button", name="Pre-order – no charge now").wait_for()
     assert page.get_by_text("£22.50").is_visible()
     assert page.get_by_text("1 ticket").is_visible()
     fill_card(page)

@@ -65,7 +65,7 @@ def copy_week(page, url: str, week: str, to_label: str, copied: str) -> None:
     week_section(page, url, week).get_by_role(
         "button", name=f"Copy these events to the week of {to_label}"
     ).click()
-    assert page.get_by_text(copied).is_visible()
+    page.get_by_text(copied).wait_for()
 
 
 def sign_in(page, url: str) -> None:
@@ -89,7 +89,7 @@ def approve_all(page, url: str, week: str, title: str, count: int) -> None:
     page.get_by_label(f"Select all {count} matching the filter").check()
     page.get_by_role("button", name="Approve selected…").click()
     page.get_by_role("button", name=f"Yes, approve {count}").click()
-    assert page.get_by_text(f"Approved {count}.").is_visible()
+    page.get_by_text(f"Approved {count}.").wait_for()
 
 
 def start_run(page, url: str, week: str, preorders: list[PreOrder], *, paid: int) -> None:
@@ -204,7 +204,7 @@ def test_a_manager_runs_three_weeks_from_the_staff_pages(
         manager.get_by_label("Public sale link").fill("https://tickets.example/soul")
         manager.get_by_label("Public sale opens (UK time)").fill("2026-12-16T10:00")
         manager.get_by_role("button", name="Create event").click()
-        assert manager.get_by_text("Soul Night is ready. Now fill its ticket pool.").is_visible()
+        manager.get_by_text("Soul Night is ready. Now fill its ticket pool.").wait_for()
         fill_pool(manager, url, "2026-12-07", "Soul Night", 5)
 
         # --- Monday: week 2 reviewed; week 3 open (Bob's new card will be declined) -----------
@@ -255,7 +255,7 @@ def test_a_manager_runs_three_weeks_from_the_staff_pages(
         week_section(manager, url, "2026-12-07").get_by_role(
             "button", name="Close pre-orders now"
         ).click()
-        assert manager.get_by_text("Pre-orders are closed").is_visible()
+        manager.get_by_text("Pre-orders are closed").wait_for()
         approve_all(manager, url, "2026-12-07", "Soul Night", 2)
         start_run(manager, url, "2026-12-07", week_three, paid=1)
         assert manager.get_by_test_id("report-failed").inner_text() == "1"

@@ -120,7 +120,7 @@ def test_leaving_the_club_and_not_signing_in_again(
     _look(page, "leave")
     page.get_by_label("Your password, to confirm").fill(PASSWORD)
     page.get_by_role("button", name="Leave the club").click()
-    assert page.get_by_role("heading", name="You have left Harry's Club").is_visible()
+    page.get_by_role("heading", name="You have left Harry's Club").wait_for()
     _look(page, "left")
     assert Member.objects.get(pk=member.pk).left_at is not None
 
@@ -128,7 +128,7 @@ def test_leaving_the_club_and_not_signing_in_again(
     page.get_by_label("Email").fill(member.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("alert").or_(page.locator(".errorlist")).first.is_visible()
+    page.get_by_role("alert").or_(page.locator(".errorlist")).first.wait_for()
     assert page.url.endswith("/login/")
     screenshot(page, "member-sign-in-after-leaving")
 

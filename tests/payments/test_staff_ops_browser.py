@@ -63,7 +63,9 @@ def test_a_manager_follows_the_run_then_refunds_and_the_member_sees_it(
     laptop.get_by_label("Name or email").fill(preorder.member.email)
     laptop.get_by_role("button", name="Search").click()
     laptop.get_by_role("link", name=preorder.member.full_name).click()
-    assert laptop.get_by_text("Refunded").first.is_visible()
+    # The click starts the navigation; wait for the member's page rather than read the old one.
+    laptop.wait_for_url(f"**/staff/members/{preorder.member_id}/")
+    laptop.get_by_text("Refunded").first.wait_for()
     screenshot(laptop, "ops-member-page")
     laptop.context.close()
 

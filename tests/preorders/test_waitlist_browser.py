@@ -76,7 +76,7 @@ def test_staff_offer_freed_places_to_the_waitlist_in_order(
 
     page.get_by_label("Offer freed places").select_option("automatic")
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_text("Freed places: Automatically, within minutes.").is_visible()
+    page.get_by_text("Freed places: Automatically, within minutes.").wait_for()
     assert Event.objects.get(pk=event.pk).refill_mode == Event.RefillMode.AUTOMATIC
     screenshot(page, "waitlist-staff-after-offer")
     context.close()
