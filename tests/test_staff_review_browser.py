@@ -68,8 +68,8 @@ def test_staff_review_journey(live_server, laptop_page, staff, review):
     screenshot(page, "staff-3-confirm")
     page.get_by_role("button", name="Yes, approve 3").click()
 
-    assert page.get_by_text("Approved 3.").is_visible()
-    assert page.get_by_text("2 pre-orders not approved").first.is_visible()
+    page.get_by_text("Approved 3.").wait_for()  # the page the click leads to
+    page.get_by_text("2 pre-orders not approved").first.wait_for()
     assert page.get_by_test_id("stat-left").inner_text() == "0"
     assert page.get_by_test_id("stat-approved").inner_text() == "3"
     approved = list(
@@ -81,7 +81,8 @@ def test_staff_review_journey(live_server, laptop_page, staff, review):
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("link", name="Jazz Fan 1").click()
     page.get_by_role("button", name="Deny").click()
-    assert page.get_by_test_id("staff-status").inner_text() == "Denied"
+    # The same page comes back: wait for its new status rather than read the old one.
+    page.get_by_test_id("staff-status").filter(has_text="Denied").wait_for()
     page.get_by_role("link", name=re.compile("Jazz in the Cellar")).click()
     assert page.get_by_test_id("stat-left").inner_text() == "1"
     log = page.get_by_test_id("audit-log").inner_text()
