@@ -12,7 +12,7 @@ from notifications.models import OutboundEmail, OutboundEmailAttachment, OutboxM
 from payments import gateway
 from payments.models import StripeEvent
 from preorders.models import PreOrder, PreOrderLogEntry
-from preorders.services import transition
+from preorders.services import end_undecided
 from preorders.states import Status
 
 # While one of these is under way, the member still has a payment or a ticket coming.
@@ -65,26 +65,10 @@ def leave_club(member: Member) -> None:
         refusal = leave_refusal(locked)
         if refusal:
             raise LeaveRefused(refusal)
-        for preorder in PreOrder.objects.filter(member=locked, status=Status.PENDING):
-            transition(
-                preorder.pk,
-                Status.CANCELLED,
-                source=PreOrderLogEntry.Source.MEMBER,
-                actor=locked,
-                note="Member left the club",
-                now=now,
-            )
-        # A waitlisted pre-order could still be promoted to a freed place and charged: it
-        # leaves the line, and the place goes to the next member in it.
-        for preorder in PreOrder.objects.filter(member=locked, status=Status.WAITLISTED):
-            transition(
-                preorder.pk,
-                Status.NOT_ALLOCATED,
-                source=PreOrderLogEntry.Source.MEMBER,
-                actor=locked,
-                note="Member left the club",
-                now=now,
-            )
+        end_undecided(
+            locked, source=PreOrderLogEntry.Source.MEMBER, actor=locked,
+            note="Member left the club", now=now,
+        )  # fmt: skip
         if locked.stripe_customer_id:
             try:
                 gateway.delete_customer(locked.stripe_customer_id)

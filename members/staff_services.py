@@ -74,14 +74,17 @@ def _role_name(role: Role | None) -> str:
     return role.value if role else "no staff role"
 
 
+# The email a member gets for each way deactivation ends an undecided pre-order.
+ENDED_EMAIL = {"cancelled": "preorder_cancelled_by_club", "not_allocated": "not_allocated"}
+
+
 def deactivate(member_id: int, *, actor: Member) -> list[int]:
     """The member can no longer sign in (their sessions end) or pre-order. A pending
     pre-order is cancelled and a waitlisted one leaves the line, and they are emailed; approved,
     charging and paid ones stand. Returns the ids of the pre-orders ended."""
     from notifications.services import email_member_about
     from preorders.models import PreOrderLogEntry
-    from preorders.services import transition
-    from preorders.states import Status
+    from preorders.services import end_undecided
 
     with transaction.atomic():
         _lock_staff_changes()
@@ -94,41 +97,24 @@ def deactivate(member_id: int, *, actor: Member) -> list[int]:
             raise AccountError(f"{member.full_name} is the last manager and cannot be deactivated.")
         member.is_active = False
         member.save(update_fields=["is_active"])
-        cancelled = []
-        for preorder in member.preorders.filter(status=Status.PENDING).order_by("pk"):
-            preorder, _ = transition(
-                preorder.pk,
-                Status.CANCELLED,
-                source=PreOrderLogEntry.Source.STAFF,
-                actor=actor,
-                note="Member deactivated by the club",
-            )
-            email_member_about(preorder, "preorder_cancelled_by_club")
-            cancelled.append(preorder.pk)
-        # A waitlisted pre-order could still be promoted to a freed place and charged: it
-        # leaves the line (as the waitlist's close would) and the place goes to the next.
-        for preorder in member.preorders.filter(status=Status.WAITLISTED).order_by("pk"):
-            preorder, _ = transition(
-                preorder.pk,
-                Status.NOT_ALLOCATED,
-                source=PreOrderLogEntry.Source.STAFF,
-                actor=actor,
-                note="Member deactivated by the club: removed from the waitlist",
-            )
-            email_member_about(preorder, "not_allocated")
-            cancelled.append(preorder.pk)
+        ended = end_undecided(
+            member, source=PreOrderLogEntry.Source.STAFF, actor=actor,
+            note="Member deactivated by the club",
+        )  # fmt: skip
+        for preorder in ended:
+            email_member_about(preorder, ENDED_EMAIL[preorder.status])
         MemberLogEntry.objects.create(
             member=member,
             actor=actor,
             action="deactivated",
             detail=(
-                f"Undecided pre-order{'s' if len(cancelled) != 1 else ''} "
-                f"{', '.join(f'#{pk}' for pk in cancelled)} ended"
-                if cancelled
+                f"Undecided pre-order{'s' if len(ended) != 1 else ''} "
+                f"{', '.join(f'#{p.pk}' for p in ended)} ended"
+                if ended
                 else ""
             ),
         )
-    return cancelled
+    return [preorder.pk for preorder in ended]
 
 
 def reactivate(member_id: int, *, actor: Member) -> Member:

@@ -61,6 +61,27 @@ def transition(
     return preorder, True
 
 
+# A member who leaves or is deactivated ends what is still undecided: a pending pre-order is
+# cancelled; a waitlisted one leaves the line, since it could otherwise be promoted to a freed
+# place and charged. Approved and later ones stand: the club decided on them.
+UNDECIDED_ENDS = {Status.PENDING: Status.CANCELLED, Status.WAITLISTED: Status.NOT_ALLOCATED}
+
+
+def end_undecided(
+    member: Member, *, source: str, actor: Member | None, note: str, now: dt.datetime | None = None
+) -> list[PreOrder]:
+    """End the member's pending and waitlisted pre-orders; returns them in their new state."""
+    ended = []
+    undecided = PreOrder.objects.filter(member=member, status__in=list(UNDECIDED_ENDS))
+    for preorder in undecided.order_by("pk"):
+        preorder, _ = transition(
+            preorder.pk, UNDECIDED_ENDS[preorder.status], source=source, actor=actor, note=note,
+            now=now,
+        )  # fmt: skip
+        ended.append(preorder)
+    return ended
+
+
 def transition_many(
     preorders: list[PreOrder],
     target: Status,
