@@ -16,35 +16,7 @@ def email_backend(*, production: bool) -> tuple[str, dict]:
     resend_key = env_str("RESEND_API_KEY", "").strip()
     mailersend_token = env_str("MAILERSEND_API_TOKEN", "").strip()
     smtp_url = env_str("SMTP_URL", "").strip()
-    if resend_key:
-        provider = "resend"
-        mailers = {
-            "default": {
-                "BACKEND": "anymail.backends.resend.EmailBackend",
-                "OPTIONS": {"api_key": resend_key},
-            }
-        }
-    elif mailersend_token:
-        provider = "mailersend"
-        mailers = {
-            "default": {
-                "BACKEND": "anymail.backends.mailersend.EmailBackend",
-                "OPTIONS": {"api_token": mailersend_token},
-            }
-        }
-    elif smtp_url:
-        from notifications.smtp_url import smtp_options
-
-        provider = "smtp"
-        mailers = {
-            "default": {
-                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                "OPTIONS": smtp_options(smtp_url),
-            }
-        }
-    else:
-        provider = "outbox"
-        mailers = {"default": {"BACKEND": "notifications.outbox_backend.OutboxEmailBackend"}}
+    if not (resend_key or mailersend_token or smtp_url):
         # Staff can read the outbox: in production it must be chosen, not fallen into because a
         # provider key is empty; even then it never keeps invitation or password-reset links.
         if production and not env_bool("PRESALE_OUTBOX_IN_PRODUCTION", False):
@@ -52,7 +24,18 @@ def email_backend(*, production: bool) -> tuple[str, dict]:
                 "No email provider: set RESEND_API_KEY, MAILERSEND_API_TOKEN or SMTP_URL "
                 "(or PRESALE_OUTBOX_IN_PRODUCTION=1 to keep emails in the staff outbox)."
             )
-    return provider, mailers
+        return "outbox", {"default": {"BACKEND": "notifications.outbox_backend.OutboxEmailBackend"}}
+    if resend_key:
+        provider, backend, options = "resend", "anymail.backends.resend", {"api_key": resend_key}
+    elif mailersend_token:
+        provider, backend = "mailersend", "anymail.backends.mailersend"
+        options = {"api_token": mailersend_token}
+    else:
+        from notifications.smtp_url import smtp_options
+
+        provider, backend = "smtp", "django.core.mail.backends.smtp"
+        options = smtp_options(smtp_url)
+    return provider, {"default": {"BACKEND": f"{backend}.EmailBackend", "OPTIONS": options}}
 
 
 def anymail_settings(*, production: bool, provider: str) -> dict:

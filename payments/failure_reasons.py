@@ -116,8 +116,20 @@ _NOT_DECLINES = frozenset(
 
 
 def member_headline(code: str) -> str:
-    """The failure in two or three words, for the status badge and the email's subject."""
+    """The failure in two or three words, for the dashboard's notice and the email's subject."""
     kind = kind_of(code)
     if kind == FailureKind.AUTHENTICATION_NOT_CONFIRMED:
         return "Not confirmed in time"
     return "Payment not taken" if kind in _NOT_DECLINES else "Card declined"
+
+
+# The status badge, in the brief's style (Failed, a dash, the headline in capitals), by headline.
+BADGES = {
+    "Card declined": "Failed – Card Declined",
+    "Payment not taken": "Failed – Payment Not Taken",
+    "Not confirmed in time": "Failed – Not Confirmed in Time",
+}
+
+
+def member_badge(code: str) -> str:
+    return BADGES[member_headline(code)]

@@ -148,7 +148,9 @@ class PreOrder(models.Model):
             charge_at = self.cycle.charge_at
             return f"Approved – charging {london.clock(charge_at)} {london.to_london(charge_at):%A}"
         if self.status == Status.FAILED:
-            return f"Failed – {self.failure_headline.title().replace(' In ', ' in ')}"
+            from payments.failure_reasons import member_badge
+
+            return member_badge(self.failure_code)
         return MEMBER_LABELS[self.status]
 
 
