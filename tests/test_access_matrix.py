@@ -331,6 +331,21 @@ def build_path(route: Route, world: World) -> str:
     return reverse(route.name, kwargs=kwargs)
 
 
+def staff_html_pages(world: World):
+    """(URL name, page text) for every HTML page under staff/ the resolver knows, opened by the
+    world's manager: for checks that must hold on every staff page, not a list picked by hand."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(world.staff)
+    for route in ROUTES:
+        if route.kind != "staff":
+            continue
+        response = client.get(build_path(route, world), follow=True)
+        if response.status_code == 200 and response["Content-Type"].startswith("text/html"):
+            yield route.name, response.content.decode()
+
+
 # --- Requests, each undone afterwards so that one URL's action cannot change the next's answer --
 
 

@@ -42,6 +42,21 @@ def payment_intent_of(preorder: PreOrder) -> str:
     return preorder.charge_attempts.get(status="succeeded").payment_intent_id
 
 
+def refund_at_stripe(stripe_url: str, preorder: PreOrder, **params) -> None:
+    """A refund made at Stripe directly: in its dashboard, or the manager's request whose answer
+    was lost on the way back (then with the manager's refund_key in its metadata)."""
+    requests.post(
+        f"{stripe_url}/v1/refunds",
+        data={"payment_intent": payment_intent_of(preorder), **params},
+        auth=("sk_test_presale_tests", ""),
+        timeout=10,
+    ).raise_for_status()
+
+
+def manager_refund_key(preorder: PreOrder) -> dict:
+    return {"metadata[refund_key]": scoped_key(f"presale-{preorder.pk}-refund-1")}
+
+
 def stripe_refunds(stripe_url: str, preorder: PreOrder) -> list[dict]:
     return stripe_get(stripe_url, f"refunds?payment_intent={payment_intent_of(preorder)}")["data"]
 
@@ -195,12 +210,7 @@ def test_a_refund_made_in_the_stripe_dashboard_is_reflected_once(
 ):
     preorder = ticketed(approved_preorder_factory)
     code = preorder.ticket.code
-    requests.post(
-        f"{stripe_server}/v1/refunds",
-        data={"payment_intent": payment_intent_of(preorder)},
-        auth=("sk_test_presale_tests", ""),
-        timeout=10,
-    ).raise_for_status()
+    refund_at_stripe(stripe_server, preorder)
     first = charge_refunded_event(stripe_server, preorder)
     # Stripe may send the same change as a second event, too.
     second = {**first, "id": f"evt_{uuid.uuid4().hex[:24]}"}
@@ -223,12 +233,7 @@ def test_a_partial_dashboard_refund_keeps_the_ticket_and_tells_managers(
     stripe_server, approved_preorder_factory, staff, client
 ):
     preorder = ticketed(approved_preorder_factory)
-    requests.post(
-        f"{stripe_server}/v1/refunds",
-        data={"payment_intent": payment_intent_of(preorder), "amount": 500},
-        auth=("sk_test_presale_tests", ""),
-        timeout=10,
-    ).raise_for_status()
+    refund_at_stripe(stripe_server, preorder, amount=500)
 
     deliver(client, charge_refunded_event(stripe_server, preorder))
 
@@ -256,15 +261,7 @@ def test_a_lost_answer_is_finished_from_stripe_without_a_second_refund(
     assert PreOrder.objects.get(pk=preorder.pk).status == preorder.status
 
     # Stripe did make the refund after all (the answer was lost on the way back).
-    requests.post(
-        f"{stripe_server}/v1/refunds",
-        data={
-            "payment_intent": payment_intent_of(preorder),
-            "metadata[refund_key]": scoped_key(f"presale-{preorder.pk}-refund-1"),
-        },
-        auth=("sk_test_presale_tests", ""),
-        timeout=10,
-    ).raise_for_status()
+    refund_at_stripe(stripe_server, preorder, **manager_refund_key(preorder))
     settings.CHARGE_STALE_AFTER_SECONDS = 0
     time.sleep(0.01)
 
@@ -307,15 +304,7 @@ def test_clicks_and_redelivered_charge_refunded_racing_a_lost_answer_refund_once
     with pytest.raises(refunds.RefundError, match="did not answer"):
         refunds.refund_preorder(preorder.pk, actor=staff, reason="Away that night")
     settings.STRIPE_API_BASE = stripe_server
-    requests.post(  # Stripe did make it
-        f"{stripe_server}/v1/refunds",
-        data={
-            "payment_intent": payment_intent_of(preorder),
-            "metadata[refund_key]": scoped_key(f"presale-{preorder.pk}-refund-1"),
-        },
-        auth=("sk_test_presale_tests", ""),
-        timeout=10,
-    ).raise_for_status()
+    refund_at_stripe(stripe_server, preorder, **manager_refund_key(preorder))  # Stripe made it
     event = charge_refunded_event(stripe_server, preorder)
     again = {**event, "id": f"evt_{uuid.uuid4().hex[:24]}"}
     url = reverse("payments:refund", args=[preorder.pk])
